@@ -1,0 +1,52 @@
+# risklab — the two commands of the quick start (`make demo`, `make test`) and a few more.
+# Each target sets up its own virtual environment in .venv, so a fresh clone needs nothing else.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+OUT ?= demo-output
+
+# First interpreter of python3 / python3.13 / python3.12 that is at least 3.12.
+PYTHON_BOOT := $(shell for c in python3 python3.13 python3.12; do \
+	if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+		echo $$c; break; fi; done)
+
+.PHONY: demo test test-fast lint bench docs clean check-python
+
+check-python:
+	@if [ -z "$(PYTHON_BOOT)" ]; then \
+		echo "risklab needs Python >= 3.12: none of python3, python3.13, python3.12 on PATH is recent enough." >&2; \
+		echo "Install Python 3.12 (e.g. 'pyenv install 3.12') and run make again." >&2; \
+		exit 1; fi
+
+$(VENV)/.installed-base: pyproject.toml | check-python
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | check-python
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,ingest,distributed]'
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	$(VENV)/bin/risklab demo --out $(OUT) --force
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check risklab tests examples benchmarks
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 -m "not slow"
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check risklab tests examples benchmarks
+	$(VENV)/bin/ruff format --check risklab tests examples benchmarks
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
