@@ -1,0 +1,207 @@
+"""The ``risklab`` command line.
+
+Exit codes: 0 success; 2 invalid input (a message naming file, row and column; no traceback);
+3 the sampler did not converge (results are still written, marked unconverged); 1 anything else.
+Set ``RISKLAB_DEBUG=1`` to see tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from importlib import resources
+from pathlib import Path
+
+from risklab._version import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNCONVERGED = 0, 1, 2, 3
+
+#: Sampler settings of ``risklab demo`` (enough for the convergence gate on the bundled data).
+DEMO_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4}
+
+
+class UsageError(Exception):
+    """Invalid command-line input (exit code 2)."""
+
+
+def _say(message: str) -> None:
+    print(f"risklab: {message}", file=sys.stderr, flush=True)
+
+
+def demo_paths() -> tuple[Path, Path]:
+    """Paths of the bundled demo submission and its evidence directory."""
+    root = Path(str(resources.files("risklab.data") / "datasets" / "demo"))
+    return root / "submission", root / "evidence"
+
+
+def _add_fit_options(parser: argparse.ArgumentParser, *, draws: int, tune: int, chains: int) -> None:
+    parser.add_argument("--out", default=None, help="output directory")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    parser.add_argument("--seed", type=int, default=20250101, help="random seed (default 20250101)")
+    parser.add_argument("--draws", type=int, default=draws, help=f"draws per chain ({draws})")
+    parser.add_argument("--tune", type=int, default=tune, help=f"warm-up per chain ({tune})")
+    parser.add_argument("--chains", type=int, default=chains, help=f"chains ({chains})")
+    parser.add_argument(
+        "--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "blackjax"]
+    )
+    parser.add_argument(
+        "--prob", type=float, default=0.90, help="credible interval mass (default 0.90)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``risklab`` command."""
+    parser = argparse.ArgumentParser(
+        prog="risklab",
+        description="Check a marketplace's DSA Art. 34 risk assessment against the evidence.",
+    )
+    parser.add_argument("--version", action="version", version=f"risklab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="assess the bundled example submission end to end")
+    _add_fit_options(demo, **DEMO_SAMPLER)
+
+    validate = sub.add_parser("validate", help="validate a submission directory or .zip")
+    validate.add_argument("path")
+    validate.add_argument("--evidence", default=None, help="regulator evidence directory or .zip")
+
+    assess = sub.add_parser("assess", help="fit the model and assess a submission")
+    assess.add_argument("path")
+    assess.add_argument("--evidence", default=None, help="regulator evidence directory or .zip")
+    _add_fit_options(assess, draws=1000, tune=1000, chains=4)
+
+    simulate = sub.add_parser("simulate", help="write a simulated submission with known truth")
+    simulate.add_argument("--seed", type=int, required=True)
+    simulate.add_argument("--out", required=True, help="directory to create")
+    simulate.add_argument("--periods", type=int, default=24)
+    simulate.add_argument("--listings", type=float, default=1e8, help="total listings")
+    simulate.add_argument("--force", action="store_true")
+    return parser
+
+
+def _load(path: str, evidence: str | None):
+    from risklab.data import load_submission
+
+    return load_submission(path, evidence=evidence)
+
+
+def _run_assessment(submission, args) -> int:
+    from risklab.assess import assess
+    from risklab.models import PlatformRiskModel, SamplerConfig
+    from risklab.outputs import check_writable, write_assessment
+
+    out = Path(args.out)
+    check_writable(out, force=args.force)
+    if not 0 < args.prob < 1:
+        raise UsageError(f"--prob must be between 0 and 1, got {args.prob}")
+    try:
+        config = SamplerConfig(
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            sampler=args.sampler,
+            progressbar=sys.stderr.isatty(),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    model = PlatformRiskModel(submission, sampler_config=config)
+    n_cat, n_per = len(submission.categories), len(submission.periods)
+    _say(
+        f"{submission.platform.name}: {n_cat} categories × {n_per} periods; "
+        f"components: {', '.join(c.name for c in model.components)}"
+    )
+    _say(
+        f"compiling and sampling ({config.chains} chains × {config.draws} draws after "
+        f"{config.tune} warm-up, {config.sampler}) ..."
+    )
+    start = time.perf_counter()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(random_seed=args.seed)
+    _say(f"sampled in {time.perf_counter() - start:.0f} s; {model.convergence.summary()}")
+    findings = assess(model, prob=args.prob)
+    written = write_assessment(model, findings, out, force=args.force)
+    for warning in findings.warnings:
+        _say("WARNING: " + warning)
+    _say("wrote " + ", ".join(str(p) for p in written))
+    return EXIT_OK if findings.converged else EXIT_UNCONVERGED
+
+
+def _cmd_demo(args) -> int:
+    from risklab.data import load_submission
+
+    submission_dir, evidence_dir = demo_paths()
+    args.out = args.out or "demo-output"
+    submission = load_submission(submission_dir, evidence=evidence_dir)
+    return _run_assessment(submission, args)
+
+
+def _cmd_validate(args) -> int:
+    submission = _load(args.path, args.evidence)
+    tables = ", ".join(["listings", "detections", *submission.data.attrs["tables_present"]])
+    print(
+        f"{args.path}: valid submission of {submission.platform.name} — "
+        f"{len(submission.categories)} categories, {len(submission.periods)} periods, "
+        f"channels {', '.join(submission.channels)}; tables: {tables}"
+    )
+    return EXIT_OK
+
+
+def _cmd_assess(args) -> int:
+    if args.out is None:
+        raise UsageError("assess needs --out DIR")
+    submission = _load(args.path, args.evidence)
+    return _run_assessment(submission, args)
+
+
+def _cmd_simulate(args) -> int:
+    from risklab.data.synthetic import simulate_marketplace
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it")
+    if args.periods < 1 or args.listings < 1:
+        raise UsageError("--periods and --listings must be positive")
+    sim = simulate_marketplace(seed=args.seed, n_periods=args.periods, total_listings=args.listings)
+    sim.write(out / "submission", evidence_directory=out / "evidence")
+    print(f"wrote {out / 'submission'} (with truth.json) and {out / 'evidence'}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``risklab`` command; returns the exit code."""
+    from risklab.data import SubmissionError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {
+        "demo": _cmd_demo,
+        "validate": _cmd_validate,
+        "assess": _cmd_assess,
+        "simulate": _cmd_simulate,
+    }[args.command]
+    try:
+        return handler(args)
+    except SubmissionError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_INVALID
+    except (UsageError, FileExistsError) as exc:
+        _say(f"error: {exc}")
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        _say("interrupted; the output directory was left as it was")
+        return EXIT_ERROR
+    except Exception as exc:
+        if os.environ.get("RISKLAB_DEBUG"):
+            traceback.print_exc()
+        _say(f"unexpected error ({type(exc).__name__}): {exc}. Set RISKLAB_DEBUG=1 for details.")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Checks across tables: known categories and periods, complete grids, detections <= listings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from risklab.data._checks import Collector, ParsedTable, quote
+from risklab.data.schema import CHANNELS, TOML_FILE
+
+__all__ = ["check_claim_coverage", "check_cross"]
+
+
+def _known(
+    pt: ParsedTable, name: str, known: set[str] | np.ndarray, what: str, col: Collector
+) -> None:
+    """Cells of column ``name`` whose value is not among ``known`` (the listings.csv values)."""
+    if name not in pt.frame:
+        return
+    s = pt.frame[name]
+    unknown = pt.valid(name) & ~s.isin(list(known)).to_numpy()
+    col.rows(
+        pt.file,
+        name,
+        unknown,
+        pt.lines,
+        lambda i: f"unknown {what} {quote(s.iat[i])}: not in listings.csv",
+        f"the {what} is not in listings.csv",
+    )
+    pt.bad[name] = pt.bad[name] | unknown
+
+
+def _grid(listings: ParsedTable) -> tuple[list[str], list[str], pd.MultiIndex]:
+    ok = listings.valid("category", "period")
+    f = listings.frame.loc[ok, ["category", "period"]]
+    cats = sorted(f["category"].unique().tolist())
+    periods = sorted(f["period"].unique().tolist())
+    return cats, periods, pd.MultiIndex.from_frame(f.drop_duplicates())
+
+
+def check_cross(
+    tables: dict[str, ParsedTable], evidence: dict[str, ParsedTable], col: Collector
+) -> None:
+    """Run every check that needs more than one table.
+
+    Parameters
+    ----------
+    tables : dict of str to ParsedTable
+        Submission tables by name (``listings`` and ``detections`` if they could be read).
+    evidence : dict of str to ParsedTable
+        Evidence tables by name.
+    col : Collector
+        Receives the problems.
+    """
+    listings = tables.get("listings")
+    if listings is None or "category" not in listings.bad or "period" not in listings.bad:
+        return
+    cats, periods, cells = _grid(listings)
+    for pt in [*tables.values(), *evidence.values()]:
+        if pt is listings:
+            continue
+        _known(pt, "category", set(cats), "category", col)
+        if pt.spec.name != "overlaps":
+            _known(pt, "period", set(periods), "period", col)
+    # With an unreadable category or period in listings.csv, completeness would be guesswork.
+    grid_ok = bool(listings.valid("category", "period").all())
+    missing = pd.MultiIndex.from_product([cats, periods]).difference(cells)
+    col.capped(
+        listings.file,
+        None,
+        len(missing) if grid_ok else 0,
+        lambda k: (
+            None,
+            f"no row for category {quote(missing[k][0])}, period {quote(missing[k][1])}: "
+            "every category needs a row for every period",
+        ),
+        "a category-period row is missing",
+    )
+    det = tables.get("detections")
+    if det is not None:
+        _check_detections(det, listings, cells if grid_ok else None, col)
+
+
+def _check_detections(
+    det: ParsedTable, listings: ParsedTable, cells: pd.MultiIndex | None, col: Collector
+) -> None:
+    ok = det.valid("category", "period", "channel")
+    f = det.frame.loc[ok, ["category", "period", "channel"]]
+    used = set(f["channel"].unique().tolist())
+    channels = [c for c in CHANNELS if c in used]
+    if channels and cells is not None and ok.all():
+        grid = cells.to_frame(index=False, name=["category", "period"])
+        need = pd.MultiIndex.from_frame(
+            grid.merge(pd.DataFrame({"channel": channels}), how="cross")
+        )
+        missing = need.difference(pd.MultiIndex.from_frame(f))
+        col.capped(
+            det.file,
+            None,
+            len(missing),
+            lambda k: (
+                None,
+                f"no row for category {quote(missing[k][0])}, period {quote(missing[k][1])}, "
+                f"channel {quote(missing[k][2])}: every channel used needs a row for every "
+                "category and period of listings.csv",
+            ),
+            "a category-period-channel row is missing",
+        )
+    # detected must not exceed the cell's listings.
+    lok = listings.valid("category", "period", "listings")
+    lf = listings.frame.loc[lok, ["category", "period", "listings"]].assign(
+        _line=listings.lines[lok]
+    )
+    lf = lf.drop_duplicates(["category", "period"])
+    dok = det.valid("category", "period", "detected")
+    df = det.frame.loc[dok, ["category", "period", "detected"]].assign(_pos=np.flatnonzero(dok))
+    merged = df.merge(lf, on=["category", "period"], how="inner")
+    over = merged[merged["detected"] > merged["listings"]]
+    if len(over):
+        mask = np.zeros(len(det.frame), dtype=bool)
+        mask[over["_pos"].to_numpy()] = True
+        info = over.set_index("_pos")
+
+        def message(i: int) -> str:
+            r = info.loc[i]
+            return (
+                f"detected ({r['detected']}) exceeds the {r['listings']} listings of category "
+                f"{quote(r['category'])}, period {quote(r['period'])} "
+                f"(listings.csv row {r['_line']})"
+            )
+
+        col.rows(det.file, "detected", mask, det.lines, message, "'detected' exceeds the listings")
+        det.bad["detected"] = det.bad["detected"] | mask
+
+
+def check_claim_coverage(
+    listings: ParsedTable | None,
+    claimed: dict[str, int] | None,
+    locate,
+    col: Collector,
+) -> None:
+    """Every category of listings.csv has a claim, and every claim a category of listings.csv."""
+    if listings is None or claimed is None or "category" not in listings.bad:
+        return
+    cats = set(listings.frame.loc[listings.valid("category"), "category"].unique().tolist())
+    for cat in sorted(cats - set(claimed)):
+        col.add(
+            TOML_FILE,
+            None,
+            "claims",
+            f"no claim for category {quote(cat)} of listings.csv; add a [[claims]] block for it",
+        )
+    for cat, i in sorted(claimed.items(), key=lambda kv: kv[1]):
+        if cat not in cats:
+            key = f"claims[{i}].category"
+            col.add(
+                TOML_FILE, locate(key), key, f"unknown category {quote(cat)}: not in listings.csv"
+            )

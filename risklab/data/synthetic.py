@@ -1,0 +1,375 @@
+"""Simulate a marketplace with known truth, in the submission format.
+
+The generative process is the one :class:`risklab.PlatformRiskModel` assumes (DESIGN.md §3), so a
+fit on simulated data can be checked against the truth: prevalence per category and period,
+review capacity → proactive detection, the hidden share out of reach of proactive detection,
+secondary channels, random audits, purposive test purchases with a selection uplift, and planted
+test listings. The platform's claims mimic how platforms score risk: the claimed prevalence is
+the detected share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tomli_w
+from scipy.special import expit, logit
+
+from risklab.dims import CHANNELS
+
+__all__ = [
+    "DEFAULT_CATEGORIES",
+    "DEFAULT_SCALE",
+    "SimulatedMarketplace",
+    "simulate_marketplace",
+]
+
+#: Product categories of the default simulated marketplace.
+DEFAULT_CATEGORIES = (
+    "medicines",
+    "dietary_supplements",
+    "adult_products",
+    "toys",
+    "cosmetics",
+    "electronics",
+    "fashion_counterfeits",
+    "baby_products",
+    "jewellery",
+    "pet_products",
+)
+
+#: A five-band scale on the share of checked listings found non-compliant (as published by one
+#: marketplace): below 0.2% "very unlikely", ..., 0.6% or more "almost certain".
+DEFAULT_SCALE: dict[str, Any] = {
+    "name": "likelihood of non-compliance",
+    "thresholds": [0.002, 0.003, 0.004, 0.006],
+    "labels": ["very unlikely", "unlikely", "possible", "likely", "almost certain"],
+}
+
+
+@dataclass
+class SimulatedMarketplace:
+    """A simulated submission, the regulator's evidence, and the truth behind both.
+
+    Attributes
+    ----------
+    toml : dict
+        Contents of ``submission.toml``.
+    tables : dict of str to DataFrame
+        The platform's tables (``listings``, ``detections``, ...).
+    evidence : dict of str to DataFrame
+        The regulator's tables (``audits``, ``planted``), kept apart as an evidence directory.
+    truth : dict
+        Every true parameter, JSON-safe (see :func:`simulate_marketplace`).
+    """
+
+    toml: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    evidence: dict[str, pd.DataFrame] = field(default_factory=dict)
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    def to_submission(self, *, include_evidence: bool = True):
+        """Validate and return a :class:`risklab.data.Submission` (evidence rows added)."""
+        from risklab.data.submission import Submission
+
+        frames = {name: df for name, df in self.tables.items()}
+        return Submission.from_dataframes(
+            platform=self.toml["platform"],
+            scale=self.toml["scale"],
+            claims=self.toml["claims"],
+            policy=self.toml.get("policy"),
+            evidence=dict(self.evidence) if include_evidence and self.evidence else None,
+            **frames,
+        )
+
+    def write(
+        self,
+        directory: str | os.PathLike,
+        *,
+        evidence_directory: str | os.PathLike | None = None,
+        truth: bool = True,
+    ) -> Path:
+        """Write ``submission.toml`` and the CSV tables (plus evidence and ``truth.json``).
+
+        Parameters
+        ----------
+        directory : path
+            The submission directory (created if needed).
+        evidence_directory : path, optional
+            Where to write the regulator's evidence tables; default ``<directory>-evidence``.
+        truth : bool
+            Also write ``truth.json`` into the submission directory.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "submission.toml").write_text(tomli_w.dumps(self.toml), encoding="utf-8")
+        for name, table in self.tables.items():
+            table.to_csv(directory / f"{name}.csv", index=False, lineterminator="\n")
+        if self.evidence:
+            evidence_dir = Path(evidence_directory or f"{directory}-evidence")
+            evidence_dir.mkdir(parents=True, exist_ok=True)
+            for name, table in self.evidence.items():
+                table.to_csv(evidence_dir / f"{name}.csv", index=False, lineterminator="\n")
+        if truth:
+            (directory / "truth.json").write_text(
+                json.dumps(self.truth, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+        return directory
+
+
+def _periods(start: str, n: int) -> list[str]:
+    first = pd.Period(start, freq="M")
+    return [str(first + i) for i in range(n)]
+
+
+def simulate_marketplace(
+    seed: int = 0,
+    *,
+    categories: tuple[str, ...] | list[str] = DEFAULT_CATEGORIES,
+    n_periods: int = 24,
+    start: str = "2024-01",
+    total_listings: float = 1e8,
+    channels: tuple[str, ...] | list[str] = CHANNELS,
+    prevalence_mean: float = 0.008,
+    prevalence_category_sd: float = 0.6,
+    prevalence_trend_mu: float = 0.2,
+    prevalence_trend_sd: float = 0.2,
+    prevalence_cell_sd: float = 0.15,
+    detection_ceiling: float = 0.85,
+    efficiency_log_mu: float = 0.0,
+    efficiency_log_sd: float = 0.4,
+    hidden_share_logit_mu: float = -1.5,
+    hidden_share_logit_sd: float = 0.5,
+    review_intensity: float = 1.0,
+    thin_capacity: dict[str, float] | None = None,
+    channel_ratio: dict[str, float] | None = None,
+    audited_categories: list[str] | None = None,
+    audit_periods: int = 3,
+    audit_size: int = 400,
+    purposive: dict[str, int] | None = None,
+    purposive_uplift: float = 0.8,
+    planted_categories: list[str] | None = None,
+    planted_periods: int = 2,
+    planted_size: int = 100,
+    scale: dict[str, Any] | None = None,
+    claimed_detection_rate: float | None = 0.9,
+    platform_name: str = "Simulated Marketplace",
+) -> SimulatedMarketplace:
+    """Simulate a marketplace with known truth.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of every random draw; the same seed gives the same marketplace.
+    categories : sequence of str
+        Product categories.
+    n_periods, start : int, str
+        Number of monthly periods and the first month (``"YYYY-MM"``).
+    total_listings : float
+        Active listings summed over all categories and periods.
+    channels : sequence of str
+        Detection channels to report (``proactive`` should be among them).
+    prevalence_mean, prevalence_category_sd, prevalence_trend_mu, prevalence_trend_sd,
+    prevalence_cell_sd : float
+        Prevalence: typical level, spread of categories (logit sd), mean and sd of the trend over
+        the whole period (logit), and cell-level noise (logit sd).
+    detection_ceiling, efficiency_log_mu, efficiency_log_sd : float
+        Capacity curve ``d = (1 - h) · ceiling · (1 - exp(-θ r))``, ``log θ ~ N(mu, sd)``.
+    hidden_share_logit_mu, hidden_share_logit_sd : float
+        Hidden share ``h`` per category, logit-normal.
+    review_intensity : float
+        Typical review hours per 1000 listings.
+    thin_capacity : dict, optional
+        Categories with their (lower) review intensity; default medicines 0.15, dietary
+        supplements 0.2, toys 0.25 when those categories exist.
+    channel_ratio : dict, optional
+        Rate of each secondary channel relative to the category's mean proactive rate.
+    audited_categories : list of str, optional
+        Categories with random audits (in ``audit_periods`` periods of ``audit_size`` checks);
+        default: the first three categories.
+    purposive : dict, optional
+        Purposive test purchases per period, by category; default toys and cosmetics, 60 each,
+        in the last ``audit_periods`` periods.
+    purposive_uplift : float
+        True selection uplift (logit) of purposive samples.
+    planted_categories : list of str, optional
+        Categories with planted test listings (``planted_size`` in each of the last
+        ``planted_periods`` periods); default toys, cosmetics and electronics when present.
+    scale : dict, optional
+        The platform's declared risk scale; default :data:`DEFAULT_SCALE`.
+    claimed_detection_rate : float or None
+        The proactive detection rate the platform claims.
+    platform_name : str
+        Name written into ``submission.toml``.
+
+    Returns
+    -------
+    SimulatedMarketplace
+        Tables and claims, evidence, and ``truth`` with keys ``prevalence`` (category × period),
+        ``prevalence_category`` (listings-weighted), ``detection_rate``, ``hidden_share``,
+        ``efficiency``, ``detection_ceiling``, ``channel_ratio``, ``claimed_prevalence``,
+        ``claimed_band``, ``true_band``, ``underestimation`` and the generating arguments.
+    """
+    rng = np.random.default_rng(seed)
+    categories = list(categories)
+    channels = [c for c in CHANNELS if c in channels]
+    k, t = len(categories), n_periods
+    periods = _periods(start, t)
+    scale = dict(scale or DEFAULT_SCALE)
+    defaults_thin = {"medicines": 0.15, "dietary_supplements": 0.2, "toys": 0.25}
+    thin = thin_capacity if thin_capacity is not None else defaults_thin
+    ratios = {"notice": 0.25, "trusted_flagger": 0.08, "authority": 0.02}
+    ratios.update(channel_ratio or {})
+    audited = categories[:3] if audited_categories is None else audited_categories
+    purposive = (
+        {c: 60 for c in ("toys", "cosmetics") if c in categories}
+        if purposive is None
+        else purposive
+    )
+    if planted_categories is None:
+        planted_categories = [c for c in ("toys", "cosmetics", "electronics") if c in categories]
+
+    # Listings: category weights × mild growth over time.
+    weights = rng.dirichlet(np.full(k, 4.0))
+    growth = np.linspace(0.9, 1.1, t)
+    share = weights[:, None] * growth[None, :]
+    listings = np.maximum(1, np.round(share / share.sum() * total_listings)).astype(np.int64)
+
+    # Capacity and detection.
+    intensity = np.full(k, review_intensity) * np.exp(rng.normal(0, 0.2, k))
+    for cat, value in thin.items():
+        if cat in categories:
+            intensity[categories.index(cat)] = value
+    r = intensity[:, None] * np.exp(rng.normal(0, 0.1, (k, t)))
+    review_hours = np.round(r * listings / 1000.0, 1)
+    r = review_hours / listings * 1000.0
+    efficiency = np.exp(rng.normal(efficiency_log_mu, efficiency_log_sd, k))
+    hidden = expit(rng.normal(hidden_share_logit_mu, hidden_share_logit_sd, k))
+    d_pro = (1 - hidden)[:, None] * detection_ceiling * -np.expm1(-efficiency[:, None] * r)
+
+    # Prevalence.
+    position = np.zeros(t) if t == 1 else np.arange(t) / (t - 1) - 0.5
+    alpha = rng.normal(0, prevalence_category_sd, k)
+    trend = rng.normal(prevalence_trend_mu, prevalence_trend_sd, k)
+    logit_pi = (
+        logit(prevalence_mean)
+        + alpha[:, None]
+        + trend[:, None] * position[None, :]
+        + rng.normal(0, prevalence_cell_sd, (k, t))
+    )
+    pi = expit(logit_pi)
+
+    # Detections per channel.
+    rates = {"proactive": d_pro}
+    for channel in channels:
+        if channel != "proactive":
+            rate_k = -np.expm1(-ratios[channel] * d_pro.mean(axis=1))
+            rates[channel] = np.broadcast_to(rate_k[:, None], (k, t))
+    rows = []
+    detected_total = np.zeros((k, t), dtype=np.int64)
+    for i, cat in enumerate(categories):
+        for j, per in enumerate(periods):
+            for channel in channels:
+                y = int(rng.binomial(listings[i, j], pi[i, j] * rates[channel][i, j]))
+                detected_total[i, j] += y
+                rows.append((cat, per, channel, y))
+    detections = pd.DataFrame(rows, columns=["category", "period", "channel", "detected"])
+    listings_df = pd.DataFrame(
+        [
+            (cat, per, int(listings[i, j]), float(review_hours[i, j]))
+            for i, cat in enumerate(categories)
+            for j, per in enumerate(periods)
+        ],
+        columns=["category", "period", "listings", "review_hours"],
+    )
+
+    # Regulator evidence.
+    audit_rows = []
+    last = range(max(0, t - audit_periods), t)
+    for cat in audited:
+        i = categories.index(cat)
+        for j in last:
+            z = int(rng.binomial(audit_size, pi[i, j]))
+            audit_rows.append((cat, periods[j], "random", audit_size, z))
+    for cat, size in purposive.items():
+        i = categories.index(cat)
+        for j in last:
+            z = int(rng.binomial(size, expit(logit_pi[i, j] + purposive_uplift)))
+            audit_rows.append((cat, periods[j], "purposive", int(size), z))
+    planted_rows = []
+    for cat in planted_categories:
+        i = categories.index(cat)
+        for j in range(max(0, t - planted_periods), t):
+            caught = int(rng.binomial(planted_size, d_pro[i, j]))
+            planted_rows.append((cat, periods[j], planted_size, caught))
+    evidence = {}
+    if audit_rows:
+        evidence["audits"] = pd.DataFrame(
+            audit_rows, columns=["category", "period", "design", "sampled", "illegal"]
+        )
+    if planted_rows:
+        evidence["planted"] = pd.DataFrame(
+            planted_rows, columns=["category", "period", "planted", "caught"]
+        )
+
+    # Claims: the detected share, banded on the platform's own scale.
+    thresholds = np.asarray(scale["thresholds"], dtype=float)
+    labels = list(scale["labels"])
+    claimed = detected_total.sum(axis=1) / listings.sum(axis=1)
+    claimed = np.maximum(claimed, 1e-6)
+    claimed_band = [labels[int(b)] for b in np.searchsorted(thresholds, claimed, side="right")]
+    true_prev = (pi * listings).sum(axis=1) / listings.sum(axis=1)
+    true_band = [labels[int(b)] for b in np.searchsorted(thresholds, true_prev, side="right")]
+    claims = []
+    for i, cat in enumerate(categories):
+        claim = {
+            "category": cat,
+            "prevalence": float(round(claimed[i], 8)),
+            "band": claimed_band[i],
+        }
+        if claimed_detection_rate is not None:
+            claim["detection_rate"] = float(claimed_detection_rate)
+        claims.append(claim)
+    toml = {
+        "platform": {"name": platform_name, "period_start": periods[0], "period_end": periods[-1]},
+        "scale": {
+            "name": scale["name"],
+            "thresholds": [float(x) for x in thresholds],
+            "labels": labels,
+        },
+        "claims": claims,
+    }
+
+    def by_category(values) -> dict[str, Any]:
+        return {cat: np.asarray(values[i]).tolist() for i, cat in enumerate(categories)}
+
+    truth = {
+        "seed": int(seed),
+        "categories": categories,
+        "periods": periods,
+        "prevalence": by_category(pi),
+        "prevalence_category": by_category(true_prev),
+        "detection_rate": by_category(d_pro),
+        "review_intensity": by_category(r),
+        "hidden_share": by_category(hidden),
+        "efficiency": by_category(efficiency),
+        "detection_ceiling": detection_ceiling,
+        "channel_ratio": {c: ratios[c] for c in channels if c != "proactive"},
+        "purposive_uplift": purposive_uplift,
+        "claimed_prevalence": by_category(claimed),
+        "claimed_band": dict(zip(categories, claimed_band, strict=True)),
+        "true_band": dict(zip(categories, true_band, strict=True)),
+        "underestimation": by_category(true_prev / claimed),
+    }
+    return SimulatedMarketplace(
+        toml=toml,
+        tables={"listings": listings_df, "detections": detections},
+        evidence=evidence,
+        truth=truth,
+    )

@@ -1,0 +1,74 @@
+"""Sampler configuration and seed derivation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["SAMPLERS", "SamplerConfig", "derive_seeds"]
+
+#: NUTS implementations PyMC can drive.
+SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How a model is sampled.
+
+    Parameters
+    ----------
+    draws, tune, chains : int
+        Post-warm-up draws per chain, warm-up iterations per chain, number of chains.
+    sampler : str
+        One of ``"nutpie"`` (default), ``"pymc"``, ``"numpyro"``, ``"blackjax"``.
+    target_accept : float
+        Target acceptance rate of NUTS step-size adaptation.
+    progressbar : bool
+        Show sampling progress (not part of the provenance that identifies a fit).
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    sampler: str = "nutpie"
+    target_accept: float = 0.8
+    progressbar: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < (1 if name != "tune" else 0):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.5 <= self.target_accept < 1:
+            raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept!r}")
+
+    def to_json(self) -> str:
+        """JSON of the settings that determine the numbers (progress display excluded)."""
+        data = asdict(self)
+        data.pop("progressbar")
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SamplerConfig:
+        """Inverse of :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+
+def derive_seeds(seed: int) -> dict[str, int]:
+    """Independent seeds for each random step, derived from one user seed.
+
+    Uses :class:`numpy.random.SeedSequence`, so the streams are statistically independent and
+    the same user seed always yields the same derived seeds.
+    """
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    names = ("prior_predictive", "sample", "posterior_predictive")
+    children = np.random.SeedSequence(int(seed)).spawn(len(names))
+    return {
+        name: int(child.generate_state(1, dtype=np.uint32)[0])
+        for name, child in zip(names, children, strict=True)
+    }

@@ -1,0 +1,149 @@
+"""The convergence gate: R-hat, effective sample size and divergences, checked on every fit.
+
+A failed gate is never swallowed: it is recorded on the results (root attrs), shown by the CLI
+(exit code 3), flagged in every findings row, and printed at the top of reports.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = ["ConvergenceReport", "Thresholds", "check_convergence"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits a fit must meet (DESIGN.md §6)."""
+
+    max_rhat: float = 1.01
+    min_ess_bulk: float = 400.0
+    min_ess_tail: float = 400.0
+    max_divergences: int = 0
+
+
+@dataclass(frozen=True)
+class ConvergenceReport:
+    """Outcome of the convergence gate.
+
+    Attributes
+    ----------
+    passed : bool
+        True when every checked quantity met every threshold.
+    max_rhat, min_ess_bulk, min_ess_tail : float
+        Worst values over the checked variables (NaN when not computable, e.g. one chain).
+    divergences : int
+        Divergent transitions after warm-up (0 when the sampler does not report them).
+    problems : list of str
+        One plain-language line per failed check, naming the worst variable.
+    chains, draws : int
+        Size of the posterior that was checked.
+    """
+
+    passed: bool
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    chains: int
+    draws: int
+    problems: list[str] = field(default_factory=list)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def to_json(self) -> str:
+        """JSON text of this report (NaN written as null)."""
+        data = asdict(self)
+        for key in ("max_rhat", "min_ess_bulk", "min_ess_tail"):
+            if not np.isfinite(data[key]):
+                data[key] = None
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ConvergenceReport:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        data["thresholds"] = Thresholds(**data["thresholds"])
+        for key in ("max_rhat", "min_ess_bulk", "min_ess_tail"):
+            data[key] = float("nan") if data[key] is None else float(data[key])
+        return cls(**data)
+
+    def summary(self) -> str:
+        """One line for terminals and reports."""
+        status = "passed" if self.passed else "FAILED"
+        return (
+            f"convergence {status}: max R-hat {self.max_rhat:.3f}, min bulk ESS "
+            f"{self.min_ess_bulk:.0f}, min tail ESS {self.min_ess_tail:.0f}, "
+            f"{self.divergences} divergences ({self.chains} chains × {self.draws} draws)"
+        )
+
+
+def _worst(table: pd.DataFrame, column: str, largest: bool) -> tuple[float, str]:
+    values = table[column].astype(float)
+    if values.isna().all():
+        return float("nan"), ""
+    label = values.idxmax() if largest else values.idxmin()
+    return float(values[label]), str(label)
+
+
+def check_convergence(
+    idata: xr.DataTree,
+    var_names: list[str] | None = None,
+    thresholds: Thresholds | None = None,
+) -> ConvergenceReport:
+    """Check R-hat, bulk/tail ESS and divergences of a fit.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        Fitted results with a ``posterior`` group (and ``sample_stats`` if the sampler wrote it).
+    var_names : list of str, optional
+        Variables to check; default all posterior variables.
+    thresholds : Thresholds, optional
+        Limits to apply; default R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences.
+
+    Returns
+    -------
+    ConvergenceReport
+    """
+    thresholds = thresholds or Thresholds()
+    posterior = idata["posterior"].to_dataset()
+    names = var_names or [str(v) for v in posterior.data_vars]
+    chains, draws = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
+    table = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
+    max_rhat, rhat_at = _worst(table, "r_hat", largest=True)
+    min_bulk, bulk_at = _worst(table, "ess_bulk", largest=False)
+    min_tail, tail_at = _worst(table, "ess_tail", largest=False)
+    divergences = 0
+    if "sample_stats" in idata.children and "diverging" in idata["sample_stats"]:
+        divergences = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+    problems = []
+    if chains < 2:
+        problems.append("R-hat needs at least two chains; convergence cannot be assessed")
+    elif not max_rhat <= thresholds.max_rhat:
+        problems.append(f"R-hat {max_rhat:.3f} > {thresholds.max_rhat} (worst: {rhat_at})")
+    if not min_bulk >= thresholds.min_ess_bulk:
+        problems.append(
+            f"bulk ESS {min_bulk:.0f} < {thresholds.min_ess_bulk:.0f} (worst: {bulk_at})"
+        )
+    if not min_tail >= thresholds.min_ess_tail:
+        problems.append(
+            f"tail ESS {min_tail:.0f} < {thresholds.min_ess_tail:.0f} (worst: {tail_at})"
+        )
+    if divergences > thresholds.max_divergences:
+        problems.append(f"{divergences} divergent transitions after warm-up")
+    return ConvergenceReport(
+        passed=not problems,
+        max_rhat=max_rhat,
+        min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail,
+        divergences=divergences,
+        chains=chains,
+        draws=draws,
+        problems=problems,
+        thresholds=thresholds,
+    )
