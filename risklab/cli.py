@@ -37,7 +37,9 @@ def demo_paths() -> tuple[Path, Path]:
     return root / "submission", root / "evidence"
 
 
-def _add_fit_options(parser: argparse.ArgumentParser, *, draws: int, tune: int, chains: int) -> None:
+def _add_fit_options(
+    parser: argparse.ArgumentParser, *, draws: int, tune: int, chains: int
+) -> None:
     parser.add_argument("--out", default=None, help="output directory")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--seed", type=int, default=20250101, help="random seed (default 20250101)")

@@ -75,7 +75,9 @@ def write_assessment(
         ax = plot_prevalence_vs_claimed(
             findings, thresholds=tuple(fitted.submission.scale.thresholds)
         )
-        ax.figure.savefig(staging / "prevalence_vs_claimed.png", dpi=120, metadata={"Software": None})
+        ax.figure.savefig(
+            staging / "prevalence_vs_claimed.png", dpi=120, metadata={"Software": None}
+        )
         plt.close(ax.figure)
         figures = {"Posterior prevalence against the platform's claim": "prevalence_vs_claimed.png"}
         content = build_content(findings, fitted, figures)

@@ -49,12 +49,21 @@ def plot_prevalence_vs_claimed(
     y = np.arange(len(table))
     pct = 100.0
     ax.hlines(
-        y, table["prevalence_low"] * pct, table["prevalence_high"] * pct, color="C0", lw=2.5,
+        y,
+        table["prevalence_low"] * pct,
+        table["prevalence_high"] * pct,
+        color="C0",
+        lw=2.5,
         label=f"true prevalence, {findings.prob:.0%} interval",
     )
     ax.plot(table["prevalence_median"] * pct, y, "o", color="C0", label="posterior median")
     ax.plot(
-        table["claimed_prevalence"] * pct, y, "D", color="C3", mfc="white", mew=1.5,
+        table["claimed_prevalence"] * pct,
+        y,
+        "D",
+        color="C3",
+        mfc="white",
+        mew=1.5,
         label="platform's claim",
     )
     if show_bands and thresholds:

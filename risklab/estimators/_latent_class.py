@@ -16,7 +16,11 @@ The sampler uses the data augmentation of Manrique-Vallier's LCMCR: with the ``1
 number of unobserved units has full conditional ``n0 | rest ~ NegativeBinomial(n, 1 - p0)`` where
 ``p0 = sum_k pi_k prod_j (1 - lambda_jk)`` is the probability of the all-zero history; the
 ``n0`` unobserved units are allocated to classes and all class-level parameters are then drawn
-from their conjugate Beta / Gamma full conditionals. Because the table is aggregated by history,
+from their conjugate Beta / Gamma full conditionals. Between the two, Metropolis moves change the
+unobserved count of each class with the class weights and capture probabilities integrated out
+(:func:`_collapsed_unobserved_moves`); without them ``N`` mixes very slowly, because the
+unobserved count and the capture probabilities of the hard-to-catch class condition each other.
+Because the table is aggregated by history,
 class allocations are multinomial draws per history, so one sweep costs ``O(2**L * K)``
 regardless of ``N``.
 
@@ -61,10 +65,6 @@ def _stick_weights(V: np.ndarray) -> np.ndarray:
     return V * rest
 
 
-def _betaln(x: float, y: float) -> float:
-    return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
-
-
 def _collapsed_unobserved_moves(m0, s, c, n, alpha, a_lambda, b_lambda, scales, rng):
     """Metropolis moves on the unobserved count of each class, ``pi`` and ``lambda`` integrated out.
 
@@ -79,42 +79,43 @@ def _collapsed_unobserved_moves(m0, s, c, n, alpha, a_lambda, b_lambda, scales, 
     fixed scales move ``N`` by large steps that the plain Gibbs sweep, where ``n0`` and the
     capture probabilities of the hard-to-catch class condition each other, takes a long time to
     make. ``lambda`` and ``pi`` are redrawn from their full conditionals right after, so the
-    sweep remains a valid (partially collapsed) MCMC kernel.
+    sweep remains a valid (partially collapsed) MCMC kernel. Written for numba and plain Python.
     """
+    lg = math.lgamma
     K, L = c.shape
     for k in range(K):
-        base_m = m0[k]
         for sc in scales:
             delta = int(np.rint(rng.normal(0.0, sc)))
-            new = m0[k] + delta
+            old = m0[k]
+            new = old + delta
             if delta == 0 or new < 0:
                 continue
-            old = m0[k]
             total = n + m0.sum()
-            diff = math.lgamma(total + delta) - math.lgamma(total)
-            diff -= math.lgamma(new + 1.0) - math.lgamma(old + 1.0)
+            diff = lg(total + delta) - lg(total) - lg(new + 1.0) + lg(old + 1.0)
             for j in range(L):
                 a = a_lambda + c[k, j]
                 b = b_lambda + s[k] - c[k, j]
-                diff += _betaln(a, b + new) - _betaln(a, b + old)
-            # stick-breaking terms B(1 + M_l, alpha + M_{>l}) for l <= k change
+                # B(a, b + new) / B(a, b + old)
+                diff += lg(b + new) - lg(a + b + new) - lg(b + old) + lg(a + b + old)
+            # stick-breaking terms B(1 + M_l, alpha + M_{>l}), l < K - 1, change for l <= k
             after = 0.0
-            for l in range(K - 1, -1, -1):
-                if l < K - 1 and l <= k:
-                    M_l = s[l] + m0[l]
-                    if l == k:
-                        diff += _betaln(1.0 + s[l] + new, alpha + after) - _betaln(
-                            1.0 + M_l, alpha + after
-                        )
-                    else:
-                        diff += _betaln(1.0 + M_l, alpha + after + delta) - _betaln(
-                            1.0 + M_l, alpha + after
-                        )
-                after += s[l] + m0[l]
+            for ll in range(K - 1, -1, -1):
+                M_l = s[ll] + m0[ll]
+                if ll < K - 1 and ll <= k:
+                    x0 = 1.0 + M_l
+                    y0 = alpha + after
+                    x1 = x0 + delta if ll == k else x0
+                    y1 = y0 if ll == k else y0 + delta
+                    diff += lg(x1) + lg(y1) - lg(x1 + y1) - lg(x0) - lg(y0) + lg(x0 + y0)
+                after += M_l
             if math.log(rng.random()) < diff:
                 m0[k] = new
-        base_m = base_m
     return m0
+
+
+def _move_scales(n: int) -> np.ndarray:
+    """Proposal scales of the collapsed moves: small, medium and large steps in ``N``."""
+    return np.array([1.0 + math.sqrt(n), 1.0 + 0.05 * n, 1.0 + 0.25 * n])
 
 
 def _one_chain(
@@ -152,6 +153,7 @@ def _one_chain(
     out_alpha = np.empty(n_keep)
     out_occ = np.empty(n_keep)
     out_p0 = np.empty(n_keep)
+    scales = _move_scales(n)
     j = 0
     for it in range(total):
         log_lam = np.log(np.clip(lam, _EPS, 1.0))
@@ -168,9 +170,14 @@ def _one_chain(
         p0 = float(min(w0.sum(), 1.0 - _EPS))
         n0 = int(rng.negative_binomial(n, 1.0 - p0))
         alloc0 = rng.multinomial(n0, w0 / w0.sum()) if n0 > 0 else np.zeros(K, dtype=np.int64)
-        # 3. class sizes and captures
-        size = alloc.sum(axis=0) + alloc0
+        # 3. class sizes and captures; collapsed moves on the unobserved counts
+        s_obs = alloc.sum(axis=0)
         caught = alloc.T @ H_obs  # (K, L)
+        alloc0 = _collapsed_unobserved_moves(
+            alloc0.astype(np.int64), s_obs, caught, n, alpha, a_lambda, b_lambda, scales, rng
+        )
+        n0 = int(alloc0.sum())
+        size = s_obs + alloc0
         lam = rng.beta(a_lambda + caught, b_lambda + size[:, None] - caught)
         # 4. stick-breaking weights and concentration
         after = np.concatenate((np.cumsum(size[::-1])[::-1][1:], [0]))
@@ -193,12 +200,16 @@ def _make_numba_chain():  # pragma: no cover - exercised through sample_lcmcr
     """Compile the Gibbs sweep with numba (a dependency of pytensor, hence of PyMC)."""
     import numba
 
+    moves = numba.njit(cache=True)(_collapsed_unobserved_moves)
+
     @numba.njit(cache=True)
     def chain(H, counts, K, n_keep, burn, thin, a_alpha, b_alpha, a_lambda, b_lambda, rng, lam):
         C, L = H.shape
         n = 0
         for c in range(C):
             n += counts[c]
+        scales = np.array([1.0 + np.sqrt(n), 1.0 + 0.05 * n, 1.0 + 0.25 * n])
+        m0 = np.zeros(K, dtype=np.int64)
         V = np.empty(K)
         pi = np.empty(K)
         alpha = 1.0
@@ -273,6 +284,7 @@ def _make_numba_chain():  # pragma: no cover - exercised through sample_lcmcr
             n0 = rng.negative_binomial(n, 1.0 - p0c)
             remaining = n0
             mass = 1.0
+            m0[:] = 0
             for k in range(K):
                 if remaining == 0:
                     break
@@ -283,7 +295,13 @@ def _make_numba_chain():  # pragma: no cover - exercised through sample_lcmcr
                     draw = rng.binomial(remaining, min(q / mass, 1.0))
                 mass -= q
                 remaining -= draw
-                size[k] += draw
+                m0[k] += draw
+            # collapsed moves on the unobserved counts (pi, lambda integrated out)
+            m0 = moves(m0, size, caught, n, alpha, a_lambda, b_lambda, scales, rng)
+            n0 = 0
+            for k in range(K):
+                n0 += m0[k]
+                size[k] += m0[k]
             # 3. list capture probabilities
             for k in range(K):
                 for ll in range(L):

@@ -83,7 +83,9 @@ class RiskModel:
     def coords(self) -> dict[str, list[str]]:
         """Model coordinates taken from the submission data."""
         data = self.submission.data
-        return {dim: [str(v) for v in data[dim].values] for dim in ("category", "period", "channel")}
+        return {
+            dim: [str(v) for v in data[dim].values] for dim in ("category", "period", "channel")
+        }
 
     # ---------------------------------------------------------------- build & sample
     def build(self) -> pm.Model:
@@ -251,7 +253,9 @@ def _sanitise(idata: xr.DataTree) -> xr.DataTree:
         changed = False
         for name, var in ds.data_vars.items():
             if var.dtype == object:
-                ds[name] = var.copy(data=np.vectorize(lambda v: "" if v is None else str(v))(var.values).astype(str))
+                ds[name] = var.copy(
+                    data=np.vectorize(lambda v: "" if v is None else str(v))(var.values).astype(str)
+                )
                 changed = True
         if changed:
             node.dataset = ds

@@ -33,7 +33,7 @@ class SamplerConfig:
     tune: int = 1000
     chains: int = 4
     sampler: str = "nutpie"
-    target_accept: float = 0.8
+    target_accept: float = 0.95
     progressbar: bool = False
 
     def __post_init__(self) -> None:

@@ -52,8 +52,11 @@ def render_markdown(content: ReportContent) -> str:
     """The report as Markdown (figures referenced as PNG files beside it)."""
     parts = [f"# {content.title}", ""]
     if content.warnings:
-        parts += ["## Warnings", ""] + [f"- **{w}**" if w.startswith("UNCONVERGED") else f"- {w}"
-                                       for w in content.warnings] + [""]
+        parts += (
+            ["## Warnings", ""]
+            + [f"- **{w}**" if w.startswith("UNCONVERGED") else f"- {w}" for w in content.warnings]
+            + [""]
+        )
     parts += ["## Headline findings", ""] + [f"- {line}" for line in content.headline] + [""]
     parts += ["## Findings per category", "", _md_table(_summary(content.table)), ""]
     for caption, name in content.figures.items():
@@ -104,7 +107,9 @@ def render_html(content: ReportContent, figure_dir: Path) -> str:
             f"<figcaption>{esc(caption)}</figcaption></figure>"
         )
     parts.append(f"<h2>Diagnostics</h2><p>{esc(content.convergence)}</p><h2>Priors</h2><ul>")
-    parts += [f"<li><code>{esc(k)}</code>: <code>{esc(v)}</code></li>" for k, v in content.priors.items()]
+    parts += [
+        f"<li><code>{esc(k)}</code>: <code>{esc(v)}</code></li>" for k, v in content.priors.items()
+    ]
     parts.append("</ul><h2>Provenance</h2><ul>")
     parts += [f"<li>{esc(k)}: <code>{esc(v)}</code></li>" for k, v in content.provenance.items()]
     parts.append("</ul></body></html>")

@@ -50,13 +50,9 @@ class CapacityDetection(Component):
         log_mu = ctx.prior("efficiency_log_mu")
         log_sd = ctx.prior("efficiency_log_sd")
         offset = pm.Normal("efficiency_offset", 0.0, 1.0, dims=CATEGORY)
-        efficiency = pm.Deterministic(
-            "efficiency", pt.exp(log_mu + log_sd * offset), dims=CATEGORY
-        )
+        efficiency = pm.Deterministic("efficiency", pt.exp(log_mu + log_sd * offset), dims=CATEGORY)
         reachable = 1.0 - ctx.shared["hidden_share"]
         saturation = -pt.expm1(-efficiency[:, None] * r)
         log_rate = pt.log(reachable)[:, None] + pt.log(ceiling) + pt.log(saturation)
         rate = pm.Deterministic("detection_rate", pt.exp(log_rate), dims=(CATEGORY, PERIOD))
-        ctx.shared.update(
-            detection_rate=rate, log_detection_rate=log_rate, review_intensity=r
-        )
+        ctx.shared.update(detection_rate=rate, log_detection_rate=log_rate, review_intensity=r)

@@ -33,7 +33,5 @@ class Evasion(Component):
         mu = ctx.prior("hidden_share_logit_mu")
         sd = ctx.prior("hidden_share_logit_sd")
         offset = pm.Normal("hidden_share_offset", 0.0, 1.0, dims=CATEGORY)
-        hidden = pm.Deterministic(
-            "hidden_share", pm.math.sigmoid(mu + sd * offset), dims=CATEGORY
-        )
+        hidden = pm.Deterministic("hidden_share", pm.math.sigmoid(mu + sd * offset), dims=CATEGORY)
         ctx.shared["hidden_share"] = hidden
