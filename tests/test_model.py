@@ -29,7 +29,7 @@ def test_build_has_expected_variables_without_sampling(small_submission):
     assert not model.is_fitted
     pm_model = model.build()
     free = {v.name for v in pm_model.free_RVs}
-    assert {"log_detected_rate", "log_detected_level", "hidden_share_offset"} <= free
+    assert {"log_detected_rate", "log_detected_level", "detection_level_logit"} <= free
     assert {"purposive_uplift", "channel_log_ratio_offset"} <= free
     observed = {v.name for v in pm_model.observed_RVs}
     assert observed == {"detected", "audit_random", "audit_purposive", "planted_caught"}
@@ -72,17 +72,24 @@ def _point_values(model, names):
 
 def test_capacity_curve_and_detection_likelihood_match_closed_form(small_submission):
     model = PlatformRiskModel(small_submission)
-    names = ["hidden_share", "detection_ceiling", "efficiency", "detection_rate", "prevalence",
+    names = ["detection_level", "efficiency", "detection_rate", "hidden_share", "prevalence",
              "channel_ratio"]  # fmt: skip
     point, values = _point_values(model, names)
     data = small_submission.data
     r = data["review_hours"].values / data["listings"].values * 1000
+    theta = values["efficiency"]
+    saturation_at_mean = 1 - np.exp(-theta * r.mean(axis=1))
     expected_d = (
-        (1 - values["hidden_share"])[:, None]
-        * values["detection_ceiling"]
-        * (1 - np.exp(-values["efficiency"][:, None] * r))
+        values["detection_level"][:, None] * (1 - np.exp(-theta * r)) / saturation_at_mean[:, None]
     )
     np.testing.assert_allclose(values["detection_rate"], expected_d, rtol=1e-10)
+    np.testing.assert_allclose(
+        values["hidden_share"],
+        1 - np.minimum(values["detection_level"] / saturation_at_mean, 1),
+        rtol=1e-10,
+    )
+    # the curve rises with review intensity and passes through the level at the mean intensity
+    assert np.all(np.diff(np.sort(r[0])) >= 0)
 
     channels = list(data["channel"].values)
     rates = [expected_d]

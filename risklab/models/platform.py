@@ -1,6 +1,6 @@
 """PlatformRiskModel: the true prevalence of illegal listings behind a platform's assessment.
 
-Assembled from components (DESIGN.md §3): evasion → capacity → prevalence → detection channels →
+Assembled from components (DESIGN.md §3): capacity (with evasion) → prevalence → detection channels →
 audits → planted listings. Components whose data a submission lacks are left out (a submission
 without audits has no audit likelihood), and the assessment then says what identified prevalence.
 """
@@ -13,7 +13,6 @@ from risklab.models.components import (
     CapacityDetection,
     Component,
     DetectionChannels,
-    Evasion,
     PlantedListings,
     Prevalence,
 )
@@ -50,7 +49,6 @@ class PlatformRiskModel(RiskModel):
     @classmethod
     def default_components(cls) -> list[Component]:
         return [
-            Evasion(),
             CapacityDetection(),
             Prevalence(),
             DetectionChannels(),

@@ -4,7 +4,6 @@ from risklab.models.components.audits import Audits
 from risklab.models.components.base import BuildContext, Component
 from risklab.models.components.capacity import CapacityDetection
 from risklab.models.components.channels import DetectionChannels
-from risklab.models.components.evasion import Evasion
 from risklab.models.components.planted import PlantedListings
 from risklab.models.components.prevalence import Prevalence
 
@@ -14,7 +13,6 @@ __all__ = [
     "CapacityDetection",
     "Component",
     "DetectionChannels",
-    "Evasion",
     "PlantedListings",
     "Prevalence",
 ]
