@@ -278,7 +278,7 @@ def test_bayesian_pooled_matches_quadrature_and_gelman_carpenter():
         ex["specificity_studies"],
         random_seed=2020,
         sampler="pymc",
-        draws=1500,
+        chains=2,
     )
     grid = np.linspace(0, 0.06, 601)[1:]
     post = _pooled_posterior_by_quadrature(y, n, (103, 122), (399, 401), grid)
@@ -293,7 +293,7 @@ def test_bayesian_pooled_matches_quadrature_and_gelman_carpenter():
     assert res.interval[0] < 0.003
     assert round(res.interval[1], 3) == pytest.approx(ex["hdi95_high"], abs=0.0015)
     assert res.details["converged"], res.details["warnings"]
-    assert res.details["sampler"] == "pymc" and res.draws.shape == (3000,)
+    assert res.details["sampler"] == "pymc" and res.draws.shape == (2000,)
     se_post = res.details["sensitivity"]["median"]
     assert se_post == pytest.approx(stats.beta.median(104, 20), abs=0.01)
 
@@ -311,7 +311,6 @@ def test_bayesian_hierarchical_reproduces_gelman_carpenter_strong_prior():
         hyper_sigma_scale=0.2,
         interval="eti",
         random_seed=2020,
-        draws=1500,
     )
     d = res.details
     assert d["converged"], d["warnings"]

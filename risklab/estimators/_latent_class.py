@@ -57,6 +57,7 @@ class GibbsDraws:
     alpha: np.ndarray
     occupied: np.ndarray
     p0: np.ndarray
+    last_share: np.ndarray
 
 
 def _stick_weights(V: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ def _one_chain(
     a_lambda: float,
     b_lambda: float,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     K = n_classes
     H = histories.astype(float)
     notH = 1.0 - H
@@ -153,6 +154,7 @@ def _one_chain(
     out_alpha = np.empty(n_keep)
     out_occ = np.empty(n_keep)
     out_p0 = np.empty(n_keep)
+    out_last = np.empty(n_keep)
     scales = _move_scales(n)
     j = 0
     for it in range(total):
@@ -192,162 +194,155 @@ def _one_chain(
             out_alpha[j] = alpha
             out_occ[j] = np.count_nonzero(size)
             out_p0[j] = p0
+            out_last[j] = size[-1] / (n + n0)
             j += 1
-    return out_N, out_alpha, out_occ, out_p0
+    return out_N, out_alpha, out_occ, out_p0, out_last
 
 
-def _make_numba_chain():  # pragma: no cover - exercised through sample_lcmcr
-    """Compile the Gibbs sweep with numba (a dependency of pytensor, hence of PyMC)."""
-    import numba
-
-    moves = numba.njit(cache=True)(_collapsed_unobserved_moves)
-
-    @numba.njit(cache=True)
-    def chain(H, counts, K, n_keep, burn, thin, a_alpha, b_alpha, a_lambda, b_lambda, rng, lam):
-        C, L = H.shape
-        n = 0
-        for c in range(C):
-            n += counts[c]
-        scales = np.array([1.0 + np.sqrt(n), 1.0 + 0.05 * n, 1.0 + 0.25 * n])
-        m0 = np.zeros(K, dtype=np.int64)
-        V = np.empty(K)
-        pi = np.empty(K)
-        alpha = 1.0
-        rest = 1.0
+def _chain_kernel(H, counts, K, n_keep, burn, thin, a_alpha, b_alpha, a_lambda, b_lambda, rng, lam):
+    """One chain of the sampler in loop form (compiled by numba as ``_CHAIN``)."""
+    C, L = H.shape
+    n = 0
+    for c in range(C):
+        n += counts[c]
+    scales = np.array([1.0 + np.sqrt(n), 1.0 + 0.05 * n, 1.0 + 0.25 * n])
+    m0 = np.zeros(K, dtype=np.int64)
+    V = np.empty(K)
+    pi = np.empty(K)
+    alpha = 1.0
+    rest = 1.0
+    for k in range(K):
+        V[k] = rng.beta(1.0, alpha) if k < K - 1 else 1.0
+        pi[k] = V[k] * rest
+        rest *= 1.0 - V[k]
+    out_N = np.empty(n_keep)
+    out_alpha = np.empty(n_keep)
+    out_occ = np.empty(n_keep)
+    out_p0 = np.empty(n_keep)
+    out_last = np.empty(n_keep)
+    logp = np.empty(K)
+    prob = np.empty(K)
+    size = np.zeros(K, dtype=np.int64)
+    caught = np.zeros((K, L), dtype=np.int64)
+    log_lam = np.empty((K, L))
+    log_1m = np.empty((K, L))
+    w0 = np.empty(K)
+    j = 0
+    total = burn + n_keep * thin
+    for it in range(total):
         for k in range(K):
-            V[k] = rng.beta(1.0, alpha) if k < K - 1 else 1.0
-            pi[k] = V[k] * rest
-            rest *= 1.0 - V[k]
-        out_N = np.empty(n_keep)
-        out_alpha = np.empty(n_keep)
-        out_occ = np.empty(n_keep)
-        out_p0 = np.empty(n_keep)
-        logp = np.empty(K)
-        prob = np.empty(K)
-        size = np.zeros(K, dtype=np.int64)
-        caught = np.zeros((K, L), dtype=np.int64)
-        log_lam = np.empty((K, L))
-        log_1m = np.empty((K, L))
-        w0 = np.empty(K)
-        j = 0
-        total = burn + n_keep * thin
-        for it in range(total):
+            for ll in range(L):
+                x = min(max(lam[k, ll], 1e-12), 1.0 - 1e-12)
+                log_lam[k, ll] = np.log(x)
+                log_1m[k, ll] = np.log1p(-x)
+        size[:] = 0
+        caught[:, :] = 0
+        # 1. allocate observed units of each history
+        for c in range(C):
+            m = counts[c]
+            if m == 0:
+                continue
+            mx = -np.inf
             for k in range(K):
+                v = np.log(max(pi[k], 1e-300))
                 for ll in range(L):
-                    x = min(max(lam[k, ll], 1e-12), 1.0 - 1e-12)
-                    log_lam[k, ll] = np.log(x)
-                    log_1m[k, ll] = np.log1p(-x)
-            size[:] = 0
-            caught[:, :] = 0
-            # 1. allocate observed units of each history
-            for c in range(C):
-                m = counts[c]
-                if m == 0:
-                    continue
-                mx = -np.inf
-                for k in range(K):
-                    v = np.log(max(pi[k], 1e-300))
-                    for ll in range(L):
-                        v += log_lam[k, ll] if H[c, ll] > 0.5 else log_1m[k, ll]
-                    logp[k] = v
-                    if v > mx:
-                        mx = v
-                tot = 0.0
-                for k in range(K):
-                    prob[k] = np.exp(logp[k] - mx)
-                    tot += prob[k]
-                remaining = m
-                mass = 1.0
-                for k in range(K):
-                    if remaining == 0:
-                        break
-                    q = prob[k] / tot
-                    if k == K - 1 or q >= mass:
-                        draw = remaining
-                    else:
-                        draw = rng.binomial(remaining, min(q / mass, 1.0))
-                    mass -= q
-                    remaining -= draw
-                    size[k] += draw
-                    for ll in range(L):
-                        if H[c, ll] > 0.5:
-                            caught[k, ll] += draw
-            # 2. unobserved units
-            p0 = 0.0
+                    v += log_lam[k, ll] if H[c, ll] > 0.5 else log_1m[k, ll]
+                logp[k] = v
+                if v > mx:
+                    mx = v
+            tot = 0.0
             for k in range(K):
-                v = 0.0
-                for ll in range(L):
-                    v += log_1m[k, ll]
-                w0[k] = pi[k] * np.exp(v)
-                p0 += w0[k]
-            p0c = min(p0, 1.0 - 1e-12)
-            n0 = rng.negative_binomial(n, 1.0 - p0c)
-            remaining = n0
+                prob[k] = np.exp(logp[k] - mx)
+                tot += prob[k]
+            remaining = m
             mass = 1.0
-            m0[:] = 0
             for k in range(K):
                 if remaining == 0:
                     break
-                q = w0[k] / p0
+                q = prob[k] / tot
                 if k == K - 1 or q >= mass:
                     draw = remaining
                 else:
                     draw = rng.binomial(remaining, min(q / mass, 1.0))
                 mass -= q
                 remaining -= draw
-                m0[k] += draw
-            # collapsed moves on the unobserved counts (pi, lambda integrated out)
-            m0 = moves(m0, size, caught, n, alpha, a_lambda, b_lambda, scales, rng)
-            n0 = 0
-            for k in range(K):
-                n0 += m0[k]
-                size[k] += m0[k]
-            # 3. list capture probabilities
-            for k in range(K):
+                size[k] += draw
                 for ll in range(L):
-                    lam[k, ll] = rng.beta(
-                        a_lambda + caught[k, ll], b_lambda + size[k] - caught[k, ll]
-                    )
-            # 4. sticks and concentration
-            after = 0
-            for k in range(K):
-                after += size[k]
-            rest = 1.0
-            slog = 0.0
-            occ = 0
-            for k in range(K):
-                after -= size[k]
-                if size[k] > 0:
-                    occ += 1
-                if k < K - 1:
-                    v = rng.beta(1.0 + size[k], alpha + after)
-                    v = min(max(v, 1e-12), 1.0 - 1e-10)
-                    slog += np.log1p(-v)
-                else:
-                    v = 1.0
-                V[k] = v
-                pi[k] = v * rest
-                rest *= 1.0 - v
-            alpha = rng.gamma(a_alpha + K - 1, 1.0 / (b_alpha - slog))
-            if it >= burn and (it - burn) % thin == 0:
-                out_N[j] = n + n0
-                out_alpha[j] = alpha
-                out_occ[j] = occ
-                out_p0[j] = p0
-                j += 1
-        return out_N, out_alpha, out_occ, out_p0
+                    if H[c, ll] > 0.5:
+                        caught[k, ll] += draw
+        # 2. unobserved units
+        p0 = 0.0
+        for k in range(K):
+            v = 0.0
+            for ll in range(L):
+                v += log_1m[k, ll]
+            w0[k] = pi[k] * np.exp(v)
+            p0 += w0[k]
+        p0c = min(p0, 1.0 - 1e-12)
+        n0 = rng.negative_binomial(n, 1.0 - p0c)
+        remaining = n0
+        mass = 1.0
+        m0[:] = 0
+        for k in range(K):
+            if remaining == 0:
+                break
+            q = w0[k] / p0
+            if k == K - 1 or q >= mass:
+                draw = remaining
+            else:
+                draw = rng.binomial(remaining, min(q / mass, 1.0))
+            mass -= q
+            remaining -= draw
+            m0[k] += draw
+        # collapsed moves on the unobserved counts (pi, lambda integrated out)
+        m0 = _MOVES(m0, size, caught, n, alpha, a_lambda, b_lambda, scales, rng)
+        n0 = 0
+        for k in range(K):
+            n0 += m0[k]
+            size[k] += m0[k]
+        # 3. list capture probabilities
+        for k in range(K):
+            for ll in range(L):
+                lam[k, ll] = rng.beta(a_lambda + caught[k, ll], b_lambda + size[k] - caught[k, ll])
+        # 4. sticks and concentration
+        after = 0
+        for k in range(K):
+            after += size[k]
+        rest = 1.0
+        slog = 0.0
+        occ = 0
+        for k in range(K):
+            after -= size[k]
+            if size[k] > 0:
+                occ += 1
+            if k < K - 1:
+                v = rng.beta(1.0 + size[k], alpha + after)
+                v = min(max(v, 1e-12), 1.0 - 1e-10)
+                slog += np.log1p(-v)
+            else:
+                v = 1.0
+            V[k] = v
+            pi[k] = v * rest
+            rest *= 1.0 - v
+        alpha = rng.gamma(a_alpha + K - 1, 1.0 / (b_alpha - slog))
+        if it >= burn and (it - burn) % thin == 0:
+            out_N[j] = n + n0
+            out_alpha[j] = alpha
+            out_occ[j] = occ
+            out_p0[j] = p0
+            out_last[j] = size[K - 1] / (n + n0)
+            j += 1
+    return out_N, out_alpha, out_occ, out_p0, out_last
 
-    return chain
 
-
-_NUMBA_CHAIN = None
-
-
-def _numba_chain():
-    global _NUMBA_CHAIN
-    if _NUMBA_CHAIN is None:
-        _NUMBA_CHAIN = _make_numba_chain()
-    return _NUMBA_CHAIN
+# Compiled versions (numba comes with pytensor, hence with PyMC). Module-level dispatchers so
+# that numba's on-disk cache is reused across sessions; compilation happens on first use.
+try:
+    import numba as _numba
+except ImportError:  # pragma: no cover - numba is a dependency of pytensor
+    _numba = None
+_MOVES = _numba.njit(cache=True)(_collapsed_unobserved_moves) if _numba is not None else None
+_CHAIN = _numba.njit(cache=True)(_chain_kernel) if _numba is not None else None
 
 
 def sample_lcmcr(
@@ -373,7 +368,9 @@ def sample_lcmcr(
     """
     children = np.random.SeedSequence(seed).spawn(chains)
     if engine == "numba":
-        chain = _numba_chain()
+        if _CHAIN is None:  # pragma: no cover
+            raise RuntimeError("engine='numba' needs numba; use engine='numpy'.")
+        chain = _CHAIN
         results = []
         H = np.ascontiguousarray(histories, dtype=np.float64)
         cnt = np.ascontiguousarray(counts, dtype=np.int64)
@@ -400,8 +397,8 @@ def sample_lcmcr(
                     lam0,
                 )
             )
-        N, alpha, occ, p0 = (np.vstack([r[i] for r in results]) for i in range(4))
-        return GibbsDraws(N=N, alpha=alpha, occupied=occ, p0=p0)
+        N, alpha, occ, p0, last = (np.vstack([r[i] for r in results]) for i in range(5))
+        return GibbsDraws(N=N, alpha=alpha, occupied=occ, p0=p0, last_share=last)
     results = [
         _one_chain(
             histories,
@@ -418,8 +415,8 @@ def sample_lcmcr(
         )
         for child in children
     ]
-    N, alpha, occ, p0 = (np.vstack([r[i] for r in results]) for i in range(4))
-    return GibbsDraws(N=N, alpha=alpha, occupied=occ, p0=p0)
+    N, alpha, occ, p0, last = (np.vstack([r[i] for r in results]) for i in range(5))
+    return GibbsDraws(N=N, alpha=alpha, occupied=occ, p0=p0, last_share=last)
 
 
 def estimate(
@@ -469,10 +466,11 @@ def estimate(
             "many units are unobserved)."
         )
     occupied = out.occupied.ravel()
-    if K > 1 and np.mean(occupied >= K) > 0.05:
+    last_share = float(out.last_share.mean())
+    if K > 1 and last_share > 0.01:
         notes.append(
-            f"All {K} classes are occupied in {np.mean(occupied >= K):.0%} of draws: the "
-            "truncation may be binding; increase 'n_classes'."
+            f"The last of the {K} classes holds {last_share:.1%} of the population on average: "
+            "the truncation may be binding; increase 'n_classes'."
         )
     flat = out.N.ravel()
     low, high = posterior_interval(flat, prob, interval)
@@ -490,6 +488,7 @@ def estimate(
             "mean": float(occupied.mean()),
             "distribution": {int(k): float(np.mean(occupied == k)) for k in np.unique(occupied)},
         },
+        "last_class_share": last_share,
         "p_unobserved": {"mean": float(out.p0.mean()), "median": float(np.median(out.p0))},
         "priors": {
             "alpha": f"Gamma(shape={alpha_prior[0]:g}, rate={alpha_prior[1]:g})",

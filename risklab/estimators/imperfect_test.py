@@ -112,7 +112,7 @@ def rogan_gladen(
 
     >>> r = rogan_gladen(50, 3330, sensitivity=0.80, specificity=0.995)
     >>> round(r.estimate, 4), round(r.se, 4)
-    (0.0126, 0.0026)
+    (0.0126, 0.0027)
     """
     y, n = check_successes(positives, tested, "positives/tested")
     prob = check_prob(prob)
@@ -301,7 +301,7 @@ def bayesian(
     interval: str = "hdi",
     draws: int = 1000,
     tune: int = 1000,
-    chains: int = 2,
+    chains: int = 4,
     sampler: str = "nutpie",
     target_accept: float | None = None,
     random_seed: int | None = None,
@@ -328,7 +328,7 @@ def bayesian(
     interval : {"hdi", "eti"}, default "hdi"
         Shortest (highest-density) or equal-tailed posterior interval. The shortest interval suits
         a posterior piled up against 0.
-    draws, tune, chains : int
+    draws, tune, chains : int, default 1000, 1000, 4
         MCMC draws and warm-up per chain, and number of chains.
     sampler : {"nutpie", "pymc"}, default "nutpie"
         NUTS implementation.

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from risklab.estimators import _latent_class, _loglinear
+from risklab.estimators import _latent_class, _loglinear, _loglinear_bayes
 from risklab.estimators._validation import (
     INTERVALS,
     SAMPLERS,
@@ -86,7 +86,7 @@ def loglinear(
     prior_sigma: float = 5.0,
     draws: int = 1000,
     tune: int = 1000,
-    chains: int = 2,
+    chains: int = 4,
     sampler: str = "nutpie",
     random_seed: int | None = None,
 ) -> PopulationEstimate:
@@ -115,7 +115,7 @@ def loglinear(
         For ``method="bayes"``: standard deviation of the Normal(0, ·) priors on the main effects
         and interactions (log scale). The mean log expected cell count has a Normal(log of the
         mean observed count, 10) prior.
-    draws, tune, chains : int
+    draws, tune, chains : int, default 1000, 1000, 4
         For ``method="bayes"``: MCMC draws and warm-up per chain, and number of chains.
     sampler : {"nutpie", "pymc"}, default "nutpie"
         For ``method="bayes"``: NUTS implementation.
@@ -160,7 +160,7 @@ def loglinear(
     draws, tune, chains = check_mcmc_size(draws, tune, chains)
     if not prior_sigma > 0:
         raise EstimatorInputError(f"'prior_sigma' must be positive; got {prior_sigma!r}.")
-    return _loglinear.bayes_estimate(
+    return _loglinear_bayes.bayes_estimate(
         ct,
         terms,
         prob=prob,
@@ -182,7 +182,7 @@ def latent_class(
     n_classes: int = 10,
     draws: int = 1000,
     burn: int = 5000,
-    thin: int = 20,
+    thin: int = 30,
     chains: int = 4,
     interval: str = "eti",
     alpha_prior: tuple[float, float] = (0.25, 0.25),
@@ -212,7 +212,7 @@ def latent_class(
         Retained draws per chain.
     burn : int, default 5000
         Gibbs sweeps discarded at the start of each chain.
-    thin : int, default 20
+    thin : int, default 30
         Keep one sweep in ``thin`` (successive values of ``N`` are strongly autocorrelated).
     chains : int, default 4
         Independent chains, used for R-hat.
@@ -237,6 +237,9 @@ def latent_class(
     Class labels are not identified (label switching), but ``N``, ``alpha`` and the number of
     occupied classes do not depend on the labels, so they are summarised directly; class-specific
     parameters are not reported.
+
+    The first call in a fresh installation compiles the sampler with numba (about 10–15 s); the
+    compiled code is cached on disk for later sessions.
     """
     prob = check_prob(prob)
     check_choice(interval, "interval", INTERVALS)
