@@ -4,7 +4,10 @@
 true prevalence (listings-weighted over the submission's periods), the underestimation ratio
 ``U = π / π_claim``, ``P(U > 1)``, the posterior probability of each band of the platform's own
 scale, ``P(true band > claimed band)``, which evidence identified prevalence, and whether the fit
-passed the convergence gate.
+passed the convergence gate. With a trader table and a repeat-offender policy it adds the
+enforcement findings (``docs/repeat-offenders.md``): the enforcement probability against the
+claim, the offending traders never detected, the share of illegal listings attributable to
+non-enforcement and the prevalence had enforcement been as claimed.
 """
 
 from __future__ import annotations
@@ -20,9 +23,17 @@ import xarray as xr
 from risklab._atomic import atomic_path
 from risklab.dims import CATEGORY, DEFAULT_PROB, PERIOD, SAMPLE_DIMS
 from risklab.models.base import RiskModel
+from risklab.models.components.offenders import trader_table
+from risklab.models.config import derive_seeds
 from risklab.models.diagnostics import ConvergenceReport
 
-__all__ = ["FINDINGS_COLUMNS", "Findings", "assess", "identification_sources"]
+__all__ = [
+    "ENFORCEMENT_COLUMNS",
+    "FINDINGS_COLUMNS",
+    "Findings",
+    "assess",
+    "identification_sources",
+]
 
 #: Leading columns of ``findings.csv``, in order (a contract other tools read).
 FINDINGS_COLUMNS = (
@@ -42,6 +53,27 @@ FINDINGS_COLUMNS = (
     "converged",
 )
 
+#: Repeat-offender columns, last in ``findings.csv`` (NaN without traders.csv and a policy). The
+#: platform-wide quantities are repeated on every row; ``prevalence_if_enforced_median`` is per
+#: category (listings-weighted over periods, like ``prevalence_median``).
+ENFORCEMENT_COLUMNS = (
+    "enforcement_median",
+    "enforcement_low",
+    "enforcement_high",
+    "claimed_enforcement",
+    "p_enforcement_below_claim",
+    "undetected_traders_median",
+    "undetected_traders_low",
+    "undetected_traders_high",
+    "non_enforcement_share_median",
+    "non_enforcement_share_low",
+    "non_enforcement_share_high",
+    "prevalence_if_enforced_median",
+)
+
+#: Sub-stream (of the fit's posterior-predictive seed) of the draws of never-detected traders.
+_TRADER_STREAM = 1
+
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -53,11 +85,14 @@ class Findings:
     ----------
     table : pandas.DataFrame
         One row per category; columns :data:`FINDINGS_COLUMNS`, then ``p_band:<label>`` per band
-        of the platform's scale, then the detection-rate columns.
+        of the platform's scale, then the detection-rate columns, then
+        :data:`ENFORCEMENT_COLUMNS`.
     draws : xarray.Dataset
         Posterior draws behind the table: ``prevalence``, ``underestimation``, ``band``
         (index into the scale's labels) and ``detection_rate``, each over ``chain, draw,
-        category``.
+        category``; with trader data also ``prevalence_if_enforced`` (same dims) and the
+        platform-wide ``enforcement``, ``offending_traders``, ``undetected_traders`` and
+        ``non_enforcement_share`` over ``chain, draw`` (``claimed_enforcement`` in its attrs).
     warnings : list of str
         Plain-language caveats (prior-driven categories, failed convergence).
     convergence : ConvergenceReport
@@ -213,6 +248,9 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
     p_below = (detection < data["claimed_detection_rate"]).mean(SAMPLE_DIMS).values
     table["p_detection_below_claim"] = np.where(np.isnan(claimed_rate), np.nan, p_below)
 
+    seed = int(fitted.require_fitted().attrs.get("random_seed", 0))
+    enforcement_draws = _add_enforcement(table, posterior, submission, weights, prob, seed)
+
     warnings = []
     if fitted.convergence is not None and not fitted.convergence.passed:
         warnings.append(
@@ -228,14 +266,18 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
                 "other categories (detections alone identify only prevalence × detection rate). "
                 "Gather random audits or planted listings before relying on it."
             )
+    warnings.extend(_enforcement_caveats(data))
     draws = xr.Dataset(
         {
             "prevalence": prevalence,
             "underestimation": underestimation,
             "band": band,
             "detection_rate": detection,
+            **enforcement_draws,
         }
     )
+    if enforcement_draws:
+        draws["enforcement"].attrs["claimed_enforcement"] = float(data.attrs["claimed_enforcement"])
     return Findings(
         table=table,
         draws=draws,
@@ -243,3 +285,84 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
         convergence=fitted.convergence,
         prob=prob,
     )
+
+
+def _add_enforcement(
+    table: pd.DataFrame,
+    posterior: xr.Dataset,
+    submission,
+    weights: xr.DataArray,
+    prob: float,
+    seed: int,
+) -> dict[str, xr.DataArray]:
+    """Append :data:`ENFORCEMENT_COLUMNS` to ``table``; return the draws behind them."""
+    policy = submission.policy
+    claimed = float(policy.claimed_enforcement) if policy is not None else np.nan
+    if "enforcement" not in posterior:
+        for column in ENFORCEMENT_COLUMNS:
+            table[column] = claimed if column == "claimed_enforcement" else np.nan
+        return {}
+    q = posterior["enforcement"]
+    offending, undetected = _trader_totals(posterior, submission.data, seed)
+    share = posterior["non_enforcement_share"]
+    if_enforced = (posterior["prevalence_if_enforced"] * weights).sum(PERIOD)
+    for name, da in (("enforcement", q), ("undetected_traders", undetected)):
+        med, low, high = _interval(da, prob)
+        table[f"{name}_median"] = float(med)
+        table[f"{name}_low"] = float(low)
+        table[f"{name}_high"] = float(high)
+        if name == "enforcement":
+            table["claimed_enforcement"] = claimed
+            table["p_enforcement_below_claim"] = float((q < claimed).mean(SAMPLE_DIMS))
+    med, low, high = _interval(share, prob)
+    table["non_enforcement_share_median"] = float(med)
+    table["non_enforcement_share_low"] = float(low)
+    table["non_enforcement_share_high"] = float(high)
+    table["prevalence_if_enforced_median"] = _interval(if_enforced, prob)[0].values
+    return {
+        "enforcement": q,
+        "offending_traders": offending,
+        "undetected_traders": undetected,
+        "non_enforcement_share": share,
+        "prevalence_if_enforced": if_enforced,
+    }
+
+
+def _trader_totals(
+    posterior: xr.Dataset, data: xr.Dataset, seed: int
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Posterior draws of the offending traders and of those never detected.
+
+    Given the trader model's parameters, the ``N - n`` traders never detected follow
+    ``NegativeBinomial(n, 1 - p0)`` (the exact posterior under the scale-invariant prior
+    ``p(N) ∝ 1/N``; see ``docs/estimators-frequency.md``), so each posterior draw of ``p0`` gets
+    one draw of ``N - n``. The draws are reproducible: their seed derives from the fit's seed.
+    """
+    n = trader_table(data).detected
+    expected = posterior["undetected_traders_expected"]
+    p0 = expected / posterior["offending_traders_expected"]
+    stream = derive_seeds(seed)["posterior_predictive"]
+    rng = np.random.default_rng([stream, _TRADER_STREAM])
+    draws = rng.negative_binomial(n, np.clip(1.0 - p0.values, 1e-12, 1.0))
+    undetected = expected.copy(data=draws.astype(float))
+    return undetected + n, undetected
+
+
+def _enforcement_caveats(data: xr.Dataset) -> list[str]:
+    """Caveats on the repeat-offender findings when the trader table cannot support them."""
+    table = trader_table(data)
+    if table is None:
+        return []
+    out = []
+    if table.past_threshold == 0:
+        out.append(
+            f"No trader reached the policy's strike threshold ({table.threshold}): the "
+            "enforcement probability rests on its prior and the non-enforcement share is not "
+            "identified."
+        )
+    if not (table.strikes >= 2).any():
+        out.append(
+            "No trader was detected more than once: the number of offending traders never "
+            "detected rests on the priors of the trader model."
+        )
+    return out

@@ -17,12 +17,12 @@ import matplotlib.pyplot as plt
 from risklab._atomic import publish_directory
 from risklab.assess import Findings
 from risklab.models.base import RiskModel
-from risklab.plotting import plot_prevalence_vs_claimed
+from risklab.plotting import plot_enforcement, plot_prevalence_vs_claimed
 from risklab.report import build_content, render_html, render_markdown
 
-__all__ = ["OUTPUT_FILES", "check_writable", "write_assessment"]
+__all__ = ["OPTIONAL_OUTPUT_FILES", "OUTPUT_FILES", "check_writable", "write_assessment"]
 
-#: Files :func:`write_assessment` produces.
+#: Files :func:`write_assessment` always produces.
 OUTPUT_FILES = (
     "findings.csv",
     "posterior.nc",
@@ -30,6 +30,9 @@ OUTPUT_FILES = (
     "report.html",
     "prevalence_vs_claimed.png",
 )
+#: Files written only when the data support them (``enforcement.png``: traders.csv and a
+#: ``[policy]``). With ``force``, a stale optional file from an earlier run is removed.
+OPTIONAL_OUTPUT_FILES = ("enforcement.png",)
 
 
 def check_writable(out: str | os.PathLike, *, force: bool) -> None:
@@ -37,7 +40,7 @@ def check_writable(out: str | os.PathLike, *, force: bool) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a directory")
-    clashes = [name for name in OUTPUT_FILES if (out / name).exists()]
+    clashes = [name for name in OUTPUT_FILES + OPTIONAL_OUTPUT_FILES if (out / name).exists()]
     if clashes and not force:
         raise FileExistsError(
             f"{out} already holds {', '.join(clashes)}; pass --force to replace them"
@@ -80,9 +83,21 @@ def write_assessment(
         )
         plt.close(ax.figure)
         figures = {"Posterior prevalence against the platform's claim": "prevalence_vs_claimed.png"}
+        if "enforcement" in findings.draws:
+            ax = plot_enforcement(findings)
+            ax.figure.savefig(staging / "enforcement.png", dpi=120, metadata={"Software": None})
+            plt.close(ax.figure)
+            figures["Repeat-offender policy: enforcement probability against the claim"] = (
+                "enforcement.png"
+            )
         content = build_content(findings, fitted, figures)
         (staging / "report.md").write_text(render_markdown(content), encoding="utf-8")
         (staging / "report.html").write_text(render_html(content, staging), encoding="utf-8")
-        return publish_directory(staging, out, force=force)
+        written = publish_directory(staging, out, force=force)
+        for name in OPTIONAL_OUTPUT_FILES:
+            stale = out / name
+            if stale not in written and stale.exists():
+                stale.unlink()  # left by an earlier run (only reachable with force)
+        return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -6,6 +6,13 @@ review capacity → proactive detection, the hidden share out of reach of proact
 secondary channels, random audits, purposive test purchases with a selection uplift, and planted
 test listings. The platform's claims mimic how platforms score risk: the claimed prevalence is
 the detected share.
+
+With ``traders=True`` the marketplace also has repeat offenders (``traders.csv`` and a
+``[policy]`` section): offending traders with gamma-distributed rates post illegal listings, each
+detected with the platform-wide detection probability; a trader reaching the policy's strike
+threshold is suspended with the enforcement probability and then posts nothing more. Trader
+randomness comes from its own stream (``numpy.random.default_rng([seed, 1])``), so switching it
+on leaves every other table of the same seed unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import tomli_w
+from scipy import stats
 from scipy.special import expit, logit
 
 from risklab.dims import CHANNELS
@@ -28,6 +36,7 @@ __all__ = [
     "DEFAULT_SCALE",
     "SimulatedMarketplace",
     "simulate_marketplace",
+    "simulate_traders",
 ]
 
 #: Product categories of the default simulated marketplace.
@@ -160,6 +169,13 @@ def simulate_marketplace(
     scale: dict[str, Any] | None = None,
     claimed_detection_rate: float | None = 0.9,
     platform_name: str = "Simulated Marketplace",
+    traders: bool = False,
+    n_offending_traders: int = 20_000,
+    offender_shape: float = 0.6,
+    offender_mean_listings: float = 4.0,
+    enforcement: float = 0.4,
+    strike_threshold: int = 3,
+    claimed_enforcement: float = 0.95,
 ) -> SimulatedMarketplace:
     """Simulate a marketplace with known truth.
 
@@ -207,6 +223,22 @@ def simulate_marketplace(
         The proactive detection rate the platform claims.
     platform_name : str
         Name written into ``submission.toml``.
+    traders : bool, default False
+        Also simulate repeat offenders: a ``traders`` table and a ``[policy]`` section.
+    n_offending_traders : int
+        Traders who post illegal listings during the submission period (detected or not).
+    offender_shape : float
+        Shape ``a`` of the gamma distribution of offending rates across traders (smaller is
+        more heterogeneous).
+    offender_mean_listings : float
+        Mean number of illegal listings a trader would post over the whole period if never
+        suspended (``μ_L``).
+    enforcement : float
+        Probability ``q`` that a trader reaching the strike threshold is suspended.
+    strike_threshold : int
+        The policy's strike threshold ``s`` (written to ``[policy]``).
+    claimed_enforcement : float
+        The enforcement probability the platform claims (written to ``[policy]``).
 
     Returns
     -------
@@ -214,7 +246,15 @@ def simulate_marketplace(
         Tables and claims, evidence, and ``truth`` with keys ``prevalence`` (category × period),
         ``prevalence_category`` (listings-weighted), ``detection_rate``, ``hidden_share``,
         ``efficiency``, ``detection_ceiling``, ``channel_ratio``, ``claimed_prevalence``,
-        ``claimed_band``, ``true_band``, ``underestimation`` and the generating arguments.
+        ``claimed_band``, ``true_band``, ``underestimation`` and the generating arguments. With
+        ``traders=True`` also ``offending_traders``, ``detected_traders``,
+        ``undetected_traders``, ``enforcement``, ``enforcement_realised``,
+        ``offender_detection_rate``, ``offender_mean_strikes``, ``offender_shape``,
+        ``offender_mean_listings``, ``listings_after_threshold_share``,
+        ``non_enforcement_share`` (and ``..._realised``), ``unenforced_listings_share``,
+        ``repeat_offender_share`` and ``prevalence_if_enforced`` (category × period); the
+        expected values under the true parameters are the plain keys (what the model
+        estimates), the outcomes of this draw carry ``_realised``.
     """
     rng = np.random.default_rng(seed)
     categories = list(categories)
@@ -367,9 +407,137 @@ def simulate_marketplace(
         "true_band": dict(zip(categories, true_band, strict=True)),
         "underestimation": by_category(true_prev / claimed),
     }
-    return SimulatedMarketplace(
-        toml=toml,
-        tables={"listings": listings_df, "detections": detections},
-        evidence=evidence,
-        truth=truth,
+    tables = {"listings": listings_df, "detections": detections}
+    if traders:
+        # Platform-wide probability that an illegal listing is detected by at least one channel
+        # (channels independent), weighted by the illegal listings of each cell.
+        union = 1.0 - np.prod([1.0 - np.asarray(rates[c]) for c in channels], axis=0)
+        illegal = pi * listings
+        d_bar = float((illegal * union).sum() / illegal.sum())
+        table, trader_truth = simulate_traders(
+            np.random.default_rng([seed, 1]),
+            n_offending_traders=n_offending_traders,
+            offender_shape=offender_shape,
+            offender_mean_listings=offender_mean_listings,
+            detection_rate=d_bar,
+            enforcement=enforcement,
+            strike_threshold=strike_threshold,
+            claimed_enforcement=claimed_enforcement,
+        )
+        tables["traders"] = table
+        toml["policy"] = {
+            "strike_threshold": int(strike_threshold),
+            "claimed_enforcement": float(claimed_enforcement),
+        }
+        share = trader_truth["non_enforcement_share"]
+        trader_truth["prevalence_if_enforced"] = by_category(pi * (1 - share) / (1 - pi * share))
+        truth.update(trader_truth)
+    return SimulatedMarketplace(toml=toml, tables=tables, evidence=evidence, truth=truth)
+
+
+def _listings_after_threshold_share(mean_strikes: float, shape: float, threshold: int) -> float:
+    """``E[(X - s)+] / E[X]`` for ``X ~ NB(mean_strikes, shape)``: the share of a never-suspended
+    offender population's illegal listings posted after the s-th detection."""
+    dist = stats.nbinom(shape, shape / (shape + mean_strikes))
+    reached = sum(float(dist.sf(k - 1)) for k in range(1, threshold + 1))
+    return 1.0 - reached / mean_strikes
+
+
+def simulate_traders(
+    rng: np.random.Generator,
+    *,
+    n_offending_traders: int,
+    offender_shape: float,
+    offender_mean_listings: float,
+    detection_rate: float,
+    enforcement: float,
+    strike_threshold: int,
+    claimed_enforcement: float,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate the trader table of a repeat-offender policy (see :func:`simulate_marketplace`).
+
+    Trader *j* has rate ``λ_j ~ Gamma(a, rate a / μ_L)`` and would post ``L_j ~ Poisson(λ_j)``
+    illegal listings over the period, in time order, each detected independently with
+    probability ``detection_rate`` (a detection is a strike). At the ``strike_threshold``-th
+    strike the trader is suspended with probability ``enforcement`` and posts nothing after it.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The ``traders`` table (``strikes, traders, suspended``, one row per strike count from 1
+        to the largest observed) and the truth behind it.
+    """
+    if not 0 < detection_rate <= 1:
+        raise ValueError(f"detection_rate must be in (0, 1], got {detection_rate!r}")
+    for name, value in (("enforcement", enforcement), ("claimed", claimed_enforcement)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    if strike_threshold < 1 or n_offending_traders < 1:
+        raise ValueError("strike_threshold and n_offending_traders must be at least 1")
+    n, s = int(n_offending_traders), int(strike_threshold)
+    rate = rng.gamma(offender_shape, offender_mean_listings / offender_shape, n)
+    listings = rng.poisson(rate)
+    owner = np.repeat(np.arange(n), listings)
+    detected = rng.random(owner.size) < detection_rate
+    suspend_draw = rng.random(n) < enforcement
+    # Strike number of every detected listing within its trader (listings are in time order).
+    start = np.concatenate([[0], np.cumsum(listings)[:-1]])
+    cum = np.cumsum(detected)
+    before = np.concatenate([[0], cum])[start]
+    strike_no = cum - np.repeat(before, listings)
+    natural = np.bincount(owner, weights=detected, minlength=n).astype(np.int64)
+    # Listings a trader posts after its s-th strike (all of them if never suspended).
+    at_threshold = detected & (strike_no == s)
+    position = np.full(n, -1, dtype=np.int64)
+    position[owner[at_threshold]] = np.nonzero(at_threshold)[0] - start[owner[at_threshold]]
+    reached = natural >= s
+    after = np.where(reached, listings - position - 1, 0)
+    suspended = reached & suspend_draw
+    strikes = np.where(suspended, s, natural)
+
+    seen = strikes >= 1
+    top = int(strikes.max()) if seen.any() else 1
+    count = np.bincount(strikes[seen], minlength=top + 1)[1:]
+    susp = np.bincount(strikes[suspended], minlength=top + 1)[1:]
+    table = pd.DataFrame(
+        {
+            "strikes": np.arange(1, top + 1, dtype=np.int64),
+            "traders": count.astype(np.int64),
+            "suspended": susp.astype(np.int64),
+        }
     )
+
+    mean_strikes = detection_rate * offender_mean_listings
+    share_after = _listings_after_threshold_share(mean_strikes, offender_shape, s)
+    q, qc = float(enforcement), float(claimed_enforcement)
+    posted = listings.sum() - after[suspended].sum()
+    counterfactual = listings.sum() - qc * after.sum()
+    # Repeat offenders: traders who would be detected at least twice (without suspension).
+    a, m = offender_shape, mean_strikes
+    dist = stats.nbinom(a, a / (a + m))
+    low = sum(
+        dist.pmf(x) * (x * detection_rate + (1 - detection_rate) * m * (a + x) / (a + m))
+        for x in (0, 1)
+    )
+    truth = {
+        "offending_traders": n,
+        "detected_traders": int(seen.sum()),
+        "undetected_traders": int(n - seen.sum()),
+        "traders_past_threshold": int(reached.sum()),
+        "enforcement": q,
+        "enforcement_realised": float(suspended.sum() / max(1, reached.sum())),
+        "claimed_enforcement": qc,
+        "strike_threshold": s,
+        "offender_shape": float(offender_shape),
+        "offender_mean_listings": float(offender_mean_listings),
+        "offender_detection_rate": float(detection_rate),
+        "offender_mean_strikes": float(mean_strikes),
+        "offender_zero_probability": float(dist.pmf(0)),
+        "listings_after_threshold_share": float(share_after),
+        "non_enforcement_share": float((qc - q) * share_after / (1 - q * share_after)),
+        "non_enforcement_share_realised": float(1 - counterfactual / posted),
+        "unenforced_listings_share": float((1 - q) * share_after / (1 - q * share_after)),
+        "repeat_offender_share": float(1 - low / m),
+        "repeat_offender_share_realised": float(listings[natural >= 2].sum() / listings.sum()),
+    }
+    return table, truth

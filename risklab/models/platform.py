@@ -1,8 +1,10 @@
 """PlatformRiskModel: the true prevalence of illegal listings behind a platform's assessment.
 
-Assembled from components (DESIGN.md §3): capacity (with evasion) → prevalence → detection channels →
-audits → planted listings. Components whose data a submission lacks are left out (a submission
-without audits has no audit likelihood), and the assessment then says what identified prevalence.
+Assembled from components (DESIGN.md §3): capacity (with evasion) → prevalence → detection
+channels → repeat offenders → audits → planted listings. Components whose data a submission lacks
+are left out (a submission without audits has no audit likelihood, one without ``traders.csv``
+and a ``[policy]`` no repeat-offender part), and the assessment then says what identified
+prevalence.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from risklab.models.components import (
     DetectionChannels,
     PlantedListings,
     Prevalence,
+    RepeatOffenders,
 )
 
 __all__ = ["PlatformRiskModel"]
@@ -44,7 +47,8 @@ class PlatformRiskModel(RiskModel):
     """
 
     model_type = "PlatformRiskModel"
-    model_version = "1"
+    #: "2": repeat offenders (trader table, enforcement, non-enforcement share) added.
+    model_version = "2"
 
     @classmethod
     def default_components(cls) -> list[Component]:
@@ -52,6 +56,7 @@ class PlatformRiskModel(RiskModel):
             CapacityDetection(),
             Prevalence(),
             DetectionChannels(),
+            RepeatOffenders(),
             Audits(),
             PlantedListings(),
         ]

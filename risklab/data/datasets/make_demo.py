@@ -1,6 +1,10 @@
 """Regenerate the bundled demo submission (run from the repository root).
 
     python -m risklab.data.datasets.make_demo
+
+The demo marketplace has repeat offenders: 20,000 offending traders, a three-strike policy
+enforced with probability 0.4 against a claimed 0.95 (``traders.csv``, ``[policy]``; the truth
+is in ``truth.json``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ DEMO_ARGS = dict(
     planted_categories=["toys", "cosmetics", "electronics"],
     planted_periods=2,
     planted_size=100,
+    traders=True,
+    n_offending_traders=20_000,
+    offender_shape=0.6,
+    offender_mean_listings=4.0,
+    enforcement=0.4,
+    strike_threshold=3,
+    claimed_enforcement=0.95,
 )
 
 

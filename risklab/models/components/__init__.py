@@ -4,6 +4,7 @@ from risklab.models.components.audits import Audits
 from risklab.models.components.base import BuildContext, Component
 from risklab.models.components.capacity import CapacityDetection
 from risklab.models.components.channels import DetectionChannels
+from risklab.models.components.offenders import RepeatOffenders
 from risklab.models.components.planted import PlantedListings
 from risklab.models.components.prevalence import Prevalence
 
@@ -15,4 +16,5 @@ __all__ = [
     "DetectionChannels",
     "PlantedListings",
     "Prevalence",
+    "RepeatOffenders",
 ]
