@@ -71,17 +71,23 @@ def main() -> None:
     args = parser.parse_args()
     cfg = SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains)
     cases = [run_case(n, cfg, args.seed) for n in args.listings]
-    header = f"{'listings':>10} {'build':>7} {'compile':>8} {'sample':>7} {'assess':>7} {'total':>7}"
+    header = (
+        f"{'listings':>10} {'build':>7} {'compile':>8} {'sample':>7} {'assess':>7} {'total':>7}"
+    )
     print(header + f" {'minESS':>7} {'ESS/s':>7}  convergence")
     for c in cases:
         print(
             f"{c['total_listings']:>10.0e} {c['build_s']:>7.1f} {c['compile_s']:>8.1f} "
             f"{c['sampling_s']:>7.1f} {c['assess_s']:>7.1f} {c['total_s']:>7.1f} "
-            f"{c['min_bulk_ess_headline']:>7.0f} {c['ess_per_s_sampling']:>7.1f}  {c['convergence']}"
+            f"{c['min_bulk_ess_headline']:>7.0f} {c['ess_per_s_sampling']:>7.1f}  "
+            f"{c['convergence']}"
         )
     if len(cases) >= 2:
         ratio = cases[-1]["sampling_s"] / cases[0]["sampling_s"]
-        print(f"sampling-time ratio {cases[-1]['total_listings']:.0e} / {cases[0]['total_listings']:.0e}: {ratio:.2f}")
+        print(
+            f"sampling-time ratio {cases[-1]['total_listings']:.0e} / "
+            f"{cases[0]['total_listings']:.0e}: {ratio:.2f}"
+        )
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from risklab._version import __version__
+from risklab.ingest_cli import add_ingest_parser, run_ingest
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNCONVERGED = 0, 1, 2, 3
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--periods", type=int, default=24)
     simulate.add_argument("--listings", type=float, default=1e8, help="total listings")
     simulate.add_argument("--force", action="store_true")
+    add_ingest_parser(sub)
     return parser
 
 
@@ -186,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": _cmd_validate,
         "assess": _cmd_assess,
         "simulate": _cmd_simulate,
+        "ingest": run_ingest,
     }[args.command]
     try:
         return handler(args)

@@ -56,7 +56,9 @@ def test_prior_overrides_by_name(small_submission):
     intercept = draws["prior"]["prevalence_intercept"].values
     np.testing.assert_allclose(intercept.mean(), -3.0, atol=0.01)
     with pytest.raises(PriorError, match="unknown prior 'no_such_prior'"):
-        PlatformRiskModel(small_submission, priors={"no_such_prior": Prior("Normal", mu=0, sigma=1)})
+        PlatformRiskModel(
+            small_submission, priors={"no_such_prior": Prior("Normal", mu=0, sigma=1)}
+        )
 
 
 def _point_values(model, names):
@@ -108,9 +110,7 @@ def test_capacity_curve_and_detection_likelihood_match_closed_form(small_submiss
 
 def test_evidence_likelihoods_match_closed_form(small_submission):
     model = PlatformRiskModel(small_submission)
-    point, values = _point_values(
-        model, ["prevalence", "detection_rate", "purposive_uplift"]
-    )
+    point, values = _point_values(model, ["prevalence", "detection_rate", "purposive_uplift"])
     data = small_submission.data
     pm_model = model.build()
     pi, d = values["prevalence"], values["detection_rate"]
@@ -145,17 +145,20 @@ def test_prevalence_parametrisation_is_the_stated_prior(small_submission):
     sd = prior["prevalence_category_sd"]
     z = ((category_logit - intercept) / sd).values.ravel()
     assert abs(z.mean()) < 0.08 and abs(z.std() - 1) < 0.08
-    cell = logit_pi - category_logit - prior["prevalence_trend"] * xr.DataArray(
-        period_position(small_submission.data.sizes["period"]), dims="period"
+    cell = (
+        logit_pi
+        - category_logit
+        - prior["prevalence_trend"]
+        * xr.DataArray(period_position(small_submission.data.sizes["period"]), dims="period")
     )
     zc = (cell / prior["prevalence_cell_sd"]).values.ravel()
     assert abs(zc.mean()) < 0.08 and abs(zc.std() - 1) < 0.08
 
 
 def test_default_priors_put_prevalence_below_a_few_percent(small_submission):
-    prior = PlatformRiskModel(small_submission).sample_prior_predictive(
-        draws=2000, random_seed=11
-    )["prior"]
+    prior = PlatformRiskModel(small_submission).sample_prior_predictive(draws=2000, random_seed=11)[
+        "prior"
+    ]
     pi = prior["prevalence"].values
     assert 0.003 < np.median(pi) < 0.03
     assert np.quantile(pi, 0.95) < 0.2
@@ -175,7 +178,11 @@ def test_derive_seeds_is_deterministic_and_distinct():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"draws": 0}, "draws"), ({"sampler": "gibbs"}, "sampler"), ({"target_accept": 1.2}, "target")],
+    [
+        ({"draws": 0}, "draws"),
+        ({"sampler": "gibbs"}, "sampler"),
+        ({"target_accept": 1.2}, "target"),
+    ],
 )
 def test_sampler_config_validates(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -65,7 +65,7 @@ def test_resolve_priors_overrides_by_name_and_rejects_unknown():
     resolved = resolve_priors(defaults, {"b": {"dist": "HalfNormal", "kwargs": {"sigma": 3}}})
     assert resolved["b"] == Prior("HalfNormal", sigma=3)
     assert resolved["a"] is defaults["a"]
-    with pytest.raises(PriorError, match="unknown prior 'c'.*a, b"):
+    with pytest.raises(PriorError, match=r"unknown prior 'c'.*a, b"):
         resolve_priors(defaults, {"c": Prior("Normal", mu=0, sigma=1)})
     with pytest.raises(PriorError, match="must be a Prior"):
         resolve_priors(defaults, {"a": 3.0})

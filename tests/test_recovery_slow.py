@@ -43,21 +43,24 @@ def test_recovers_true_prevalence_and_flags_understated_bands():
     findings = assess(model, prob=0.9)
     table = findings.table.set_index("category")
     truth = sim.truth
-    covered = [
-        table.loc[c, "prevalence_low"] <= truth["prevalence_category"][c] <= table.loc[c, "prevalence_high"]
-        for c in table.index
-    ]  # fmt: skip
+
+    def inside(name, true):
+        return [
+            table.loc[c, f"{name}_low"] <= true[c] <= table.loc[c, f"{name}_high"]
+            for c in table.index
+        ]
+
+    covered = inside("prevalence", truth["prevalence_category"])
     assert np.mean(covered) >= 5 / 6, table[["prevalence_low", "prevalence_high"]]
     labels = list(model.submission.scale.labels)
     for cat in table.index:
-        true_above = labels.index(truth["true_band"][cat]) > labels.index(truth["claimed_band"][cat])
+        true_above = labels.index(truth["true_band"][cat]) > labels.index(
+            truth["claimed_band"][cat]
+        )
         if true_above:
             assert table.loc[cat, "p_band_above_claimed"] > 0.5, cat
     # the underestimation ratio is recovered too
-    u_cov = [
-        table.loc[c, "underestimation_low"] <= truth["underestimation"][c] <= table.loc[c, "underestimation_high"]
-        for c in table.index
-    ]  # fmt: skip
+    u_cov = inside("underestimation", truth["underestimation"])  # fmt: skip
     assert np.mean(u_cov) >= 5 / 6
     # the proactive detection level of each category (what the evidence identifies)
     post = model.posterior

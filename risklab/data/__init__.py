@@ -3,6 +3,7 @@
 The submission format is described in ``docs/submission-format.md`` (DESIGN.md §4.1).
 """
 
+from risklab.data.build import BuildResult, build_submission
 from risklab.data.errors import Problem, SubmissionError
 from risklab.data.submission import (
     Claim,
@@ -14,6 +15,7 @@ from risklab.data.submission import (
 )
 
 __all__ = [
+    "BuildResult",
     "Claim",
     "Platform",
     "Policy",
@@ -21,5 +23,6 @@ __all__ = [
     "Scale",
     "Submission",
     "SubmissionError",
+    "build_submission",
     "load_submission",
 ]

@@ -97,7 +97,8 @@ class RiskModel:
                     missing = [name for name in component.requires if name not in ctx.shared]
                     if missing:
                         raise RuntimeError(
-                            f"component {component.name!r} needs {missing} from an earlier component"
+                            f"component {component.name!r} needs {missing} from an earlier "
+                            "component"
                         )
                     component.build(ctx)
             self._model = model

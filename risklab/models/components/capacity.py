@@ -20,8 +20,9 @@ identifies the detection *level* ``d̄[k]`` of each category; ``h``, ``d_max`` a
 ``θ[k]`` only enter through their product, so with each free the posterior has curved ridges
 and the sampler failed the convergence gate (R-hat 1.03–1.08, bulk ESS 37–145 on a 6-category
 recovery case). Here the identified level is the free variable, with a logit-normal hierarchy
-over categories (centred: the levels are the best-identified quantities of the model); ``θ`` shapes only how detection moves with review intensity (identified by its
-variation over time and by the prior) and is the lever of review-hour scenarios.
+over categories (centred: the levels are the best-identified quantities of the model); ``θ``
+shapes only how detection moves with review intensity (identified by its variation over time
+and by the prior) and is the lever of review-hour scenarios.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ __all__ = ["CapacityDetection", "review_intensity"]
 
 #: Largest detection probability the curve may reach (keeps binomial probabilities below one).
 MAX_RATE = 1.0 - 1e-9
+#: Review intensity floor (hours per 1000 listings). A cell with zero review hours keeps a tiny
+#: positive detection rate (1e-6 relative to the category's mean intensity) rather than log(0);
+#: a category with no review hours at all has its detection level identified by its detections.
+INTENSITY_FLOOR = 1e-6
 
 
 def review_intensity(review_hours, listings) -> np.ndarray:
@@ -67,7 +72,9 @@ class CapacityDetection(Component):
     }
 
     def build(self, ctx: BuildContext) -> None:
-        intensity = review_intensity(ctx.values("review_hours"), ctx.values("listings"))
+        intensity = np.maximum(
+            review_intensity(ctx.values("review_hours"), ctx.values("listings")), INTENSITY_FLOOR
+        )
         r = pm.Data("review_intensity", intensity, dims=(CATEGORY, PERIOD))
         mean_r = pm.Data("mean_review_intensity", intensity.mean(axis=1), dims=CATEGORY)
         mu = ctx.prior("detection_level_logit_mu")
