@@ -110,3 +110,33 @@ def test_same_seed_gives_byte_identical_findings(tmp_path):
     c_code = cli.main([*args[:-1], "18", "--out", str(tmp_path / "c")])
     assert c_code in (0, 3)
     assert (tmp_path / "c" / "findings.csv").read_bytes() != a
+
+
+@pytest.mark.xdist_group("demo")
+def test_non_identified_model_fails_the_gate_and_exits_3(tmp_path):
+    """No evidence and a vague prior: prevalence × detection is all the data identify."""
+    sim = simulate_marketplace(
+        seed=5, categories=("toys", "medicines"), n_periods=3, total_listings=1e5,
+        audited_categories=[], purposive={}, planted_categories=[],
+    )  # fmt: skip
+    sim.write(tmp_path / "sub")
+    model = PlatformRiskModel(
+        sim.to_submission(),
+        priors={
+            "prevalence_intercept": {"dist": "Normal", "kwargs": {"mu": 0.0, "sigma": 10.0}},
+            "detection_level_logit_sd": {"dist": "HalfNormal", "kwargs": {"sigma": 10.0}},
+        },
+        sampler_config=SamplerConfig(draws=100, tune=50, chains=2),
+    )
+    with pytest.warns(UserWarning, match="did not converge"):
+        model.fit(random_seed=1)
+    assert not model.convergence.passed
+    out = tmp_path / "out"
+    code = cli.main(["assess", str(tmp_path / "sub"), "--out", str(out),
+                     "--draws", "100", "--tune", "50", "--chains", "2"])  # fmt: skip
+    assert code == cli.EXIT_UNCONVERGED
+    table = pd.read_csv(out / "findings.csv")
+    assert not table["converged"].any()
+    assert (table["identified_by"] == "prior").all()
+    report = (out / "report.md").read_text()
+    assert report.index("UNCONVERGED") < report.index("## Headline findings")
