@@ -13,6 +13,8 @@ from risklab.models.base import RiskModel
 from risklab.models.components import (
     Audits,
     CapacityDetection,
+    ChannelOverlaps,
+    ComplaintReversals,
     Component,
     DetectionChannels,
     PlantedListings,
@@ -48,14 +50,17 @@ class PlatformRiskModel(RiskModel):
 
     model_type = "PlatformRiskModel"
     #: "2": repeat offenders (trader table, enforcement, non-enforcement share) added.
-    model_version = "2"
+    #: "3": channel overlaps (MSE) and complaint reversals (false-positive share) added.
+    model_version = "3"
 
     @classmethod
     def default_components(cls) -> list[Component]:
         return [
             CapacityDetection(),
             Prevalence(),
+            ComplaintReversals(),  # before DetectionChannels: publishes false_positive_share
             DetectionChannels(),
+            ChannelOverlaps(),
             RepeatOffenders(),
             Audits(),
             PlantedListings(),

@@ -18,6 +18,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from risklab.dims import CATEGORY, CHANNEL, PERIOD
+from risklab.models.components.appeals import actioned_probability
 from risklab.models.components.base import BuildContext, Component
 from risklab.priors import Prior
 
@@ -66,10 +67,13 @@ class DetectionChannels(Component):
         prevalence = ctx.shared["prevalence"]
         listings = ctx.values("listings").astype(np.int64)
         detected = ctx.data["detected"].transpose(CATEGORY, PERIOD, CHANNEL).values
+        p = prevalence[:, :, None] * rate
+        if "false_positive_share" in ctx.shared:  # actioned = true + false positives (appeals)
+            p = actioned_probability(p, ctx.shared["false_positive_share"][:, None, None])
         pm.Binomial(
             "detected",
             n=listings[:, :, None],
-            p=prevalence[:, :, None] * rate,
+            p=p,
             observed=detected,
             dims=(CATEGORY, PERIOD, CHANNEL),
         )
