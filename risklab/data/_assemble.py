@@ -93,11 +93,12 @@ def assemble(
     col.problems.extend(read_problems)
     col.problems.extend(meta.problems)
     prange = (meta.platform.period_start, meta.platform.period_end) if meta.platform else None
+    unreadable = {p.file for p in read_problems}  # e.g. a corrupt zip member: not also "missing"
     parsed: dict[str, ParsedTable] = {}
     for name, spec in TABLES.items():
         raw = csv.get(spec.file)
         if raw is None:
-            if spec.required:
+            if spec.required and spec.file not in unreadable:
                 col.add(spec.file, None, None, "missing required file")
             continue
         table, problems = read_csv_bytes(raw, spec.file)
@@ -156,10 +157,14 @@ def final_tables(
 
 
 def csv_bytes(df: Any, name: str) -> bytes:
-    """A DataFrame as CSV bytes, exactly as ``from_dataframes`` validates it."""
+    """A DataFrame as CSV bytes, exactly as ``from_dataframes`` validates it.
+
+    A lone surrogate in a cell (not valid text) is kept as its invalid UTF-8 bytes, so that the
+    reader reports it with its row instead of the encoder raising.
+    """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8", "surrogatepass")
 
 
 def plain(obj: Any) -> Any:

@@ -9,6 +9,7 @@ summarised), so validating millions of rows costs seconds. Cross-table checks li
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,23 +21,37 @@ from risklab.data.errors import Problem
 from risklab.data.schema import (
     AUDIT_DESIGNS,
     CHANNELS,
+    CONTROL_CHARS,
+    FORMULA_PREFIXES,
     MAX_COUNT,
     MAX_PROBLEMS_PER_RULE,
+    MAX_STRIKES,
     PERIOD_PATTERN,
     ROW_BOUNDS,
+    UNSAFE_CHARS,
     TableSpec,
 )
 
 __all__ = ["Collector", "ParsedTable", "check_table", "quote"]
 
 _COUNT_DIGITS = len(str(MAX_COUNT))
+#: A plain decimal number as written by people and by pandas: ASCII digits, optional fraction
+#: and exponent. No sign, spaces, underscores, non-ASCII digits, hex, "inf" or "nan".
+_DECIMAL = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_UNSAFE = re.compile(UNSAFE_CHARS)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def quote(value: object, limit: int = 40) -> str:
-    """Quote a cell value for a message, shortening long ones."""
+    """Quote a cell value for a message, shortening long ones; control characters escaped."""
     s = str(value)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
+    s = _UNSAFE.sub(_escape_control, s)
     return "'" + s.replace("'", "\\'") + "'"
 
 
@@ -171,7 +186,31 @@ def _text_cells(
         lambda i: f"has leading or trailing spaces: {quote(s.iat[i])}",
         f"'{name}' has leading or trailing spaces",
     )
-    return empty | spaced
+    control = ~empty & ~spaced & s.str.contains(CONTROL_CHARS, regex=True).to_numpy(dtype=bool)
+    col.rows(
+        file,
+        name,
+        control,
+        lines,
+        lambda i: (
+            "must be plain text on one line: no control characters (line breaks, tabs, NUL, "
+            f"escape sequences) or text-direction overrides, got {quote(s.iat[i])}"
+        ),
+        f"'{name}' contains control characters",
+    )
+    formula = ~empty & ~spaced & s.str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
+    col.rows(
+        file,
+        name,
+        formula,
+        lines,
+        lambda i: (
+            f"must not start with {', '.join(map(repr, FORMULA_PREFIXES))}: a spreadsheet "
+            f"would run it as a formula, got {quote(s.iat[i])}"
+        ),
+        f"'{name}' starts like a spreadsheet formula",
+    )
+    return empty | spaced | control | formula
 
 
 def _vocab_cells(
@@ -284,12 +323,13 @@ def _float_cells(
         lambda i: "missing value (expected a number >= 0)",
         f"'{name}' is missing",
     )
+    plain = s.str.fullmatch(_DECIMAL).to_numpy(dtype=bool, na_value=False)
     try:  # fast path (Arrow cast) when every cell parses; else parse cell by cell
         values = s.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
     except (ValueError, TypeError):
         values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        wrong = ~empty & ~(np.isfinite(values) & (values >= 0))
+        wrong = ~empty & ~(plain & np.isfinite(values) & (values >= 0))
     col.rows(
         file,
         name,
@@ -388,6 +428,18 @@ def _row_rules(pt: ParsedTable, col: Collector) -> None:
         }[name]
         col.rows(file, name, low, lines, lambda i: f"must be at least 1 ({why})", f"'{name}' < 1")
         pt.bad[name] = pt.bad[name] | low
+    if pt.spec.name == "traders" and "strikes" in f:
+        high = pt.valid("strikes") & (f["strikes"].to_numpy() > MAX_STRIKES)
+        col.rows(
+            file,
+            "strikes",
+            high,
+            lines,
+            lambda i: f"must be at most {MAX_STRIKES} (the model's work grows with the largest "
+            "strike count; pool larger counts into the last row)",
+            f"'strikes' > {MAX_STRIKES}",
+        )
+        pt.bad["strikes"] = pt.bad["strikes"] | high
     if pt.channels:
         ok = pt.valid(*pt.channels)
         zero = ok & (f[pt.channels].to_numpy().sum(axis=1) == 0)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from risklab.data._checks import Collector, ParsedTable, quote
-from risklab.data.schema import CHANNELS, TOML_FILE
+from risklab.data.schema import CHANNELS, MAX_PROBLEMS_PER_RULE, TOML_FILE
 
 __all__ = ["check_claim_coverage", "check_cross"]
 
@@ -28,6 +28,35 @@ def _known(
         f"the {what} is not in listings.csv",
     )
     pt.bad[name] = pt.bad[name] | unknown
+
+
+def _missing_cells(
+    cells: pd.MultiIndex, cats: list[str], periods: list[str]
+) -> tuple[int, list[tuple[str, str]]]:
+    """Number of (category, period) cells of the full grid absent from ``cells``, and the first
+    few of them in sorted order.
+
+    The full grid is never built: a hostile listings.csv with n categories and n periods on its
+    diagonal would make it n^2 cells (10^8 for a 200 kB file). ``cells`` holds unique cells of
+    the grid, so the count is arithmetic, and the scan below stops after the cells listed; it
+    visits at most the rows of the complete categories before them.
+    """
+    n = len(cats) * len(periods) - len(cells)
+    first: list[tuple[str, str]] = []
+    if n <= 0:
+        return 0, first
+    have = pd.Series(cells.get_level_values(1), index=cells.get_level_values(0))
+    by_cat = {c: set(g) for c, g in have.groupby(level=0)}
+    for cat in cats:
+        present = by_cat.get(cat, set())
+        if len(present) == len(periods):
+            continue
+        for period in periods:
+            if period not in present:
+                first.append((cat, period))
+                if len(first) >= MAX_PROBLEMS_PER_RULE:
+                    return n, first
+    return n, first
 
 
 def _grid(listings: ParsedTable) -> tuple[list[str], list[str], pd.MultiIndex]:
@@ -64,11 +93,11 @@ def check_cross(
             _known(pt, "period", set(periods), "period", col)
     # With an unreadable category or period in listings.csv, completeness would be guesswork.
     grid_ok = bool(listings.valid("category", "period").all())
-    missing = pd.MultiIndex.from_product([cats, periods]).difference(cells)
+    n_missing, missing = _missing_cells(cells, cats, periods) if grid_ok else (0, [])
     col.capped(
         listings.file,
         None,
-        len(missing) if grid_ok else 0,
+        n_missing,
         lambda k: (
             None,
             f"no row for category {quote(missing[k][0])}, period {quote(missing[k][1])}: "
@@ -84,6 +113,16 @@ def check_cross(
 def _check_detections(
     det: ParsedTable, listings: ParsedTable, cells: pd.MultiIndex | None, col: Collector
 ) -> None:
+    key = ["category", "period", "channel"]
+    if all(c in det.frame for c in key):  # a missing column is reported once, by the header
+        _check_channel_grid(det, cells, col)
+    if all(c in det.frame for c in ("category", "period", "detected")) and all(
+        c in listings.frame for c in ("category", "period", "listings")
+    ):
+        _check_detected_bound(det, listings, col)
+
+
+def _check_channel_grid(det: ParsedTable, cells: pd.MultiIndex | None, col: Collector) -> None:
     ok = det.valid("category", "period", "channel")
     f = det.frame.loc[ok, ["category", "period", "channel"]]
     used = set(f["channel"].unique().tolist())
@@ -106,7 +145,10 @@ def _check_detections(
             ),
             "a category-period-channel row is missing",
         )
-    # detected must not exceed the cell's listings.
+
+
+def _check_detected_bound(det: ParsedTable, listings: ParsedTable, col: Collector) -> None:
+    """detected must not exceed the cell's listings."""
     lok = listings.valid("category", "period", "listings")
     lf = listings.frame.loc[lok, ["category", "period", "listings"]].assign(
         _line=listings.lines[lok]

@@ -9,17 +9,23 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from risklab.data.errors import Problem
-from risklab.data.schema import MAX_FIELD_CHARS, MAX_TABLE_ROWS
+from risklab.data.schema import MAX_COLUMNS, MAX_FIELD_CHARS, MAX_TABLE_ROWS
 
 __all__ = ["RawTable", "read_csv_bytes"]
 
 _LINE_IN_MESSAGE = re.compile(r"line (\d+)")
+#: Byte-order marks of encodings other than UTF-8 (UTF-32 first: its LE mark starts like UTF-16's).
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"),
+)  # fmt: skip
 
 
 @dataclass
@@ -49,14 +55,21 @@ def _line_of(raw: bytes, offset: int) -> int:
     return raw.count(b"\n", 0, offset) + 1
 
 
-def _record_start_lines(text: str) -> np.ndarray:
-    """Start line of each record after the header, following quoted multi-line fields."""
+def _record_start_lines(text: str) -> np.ndarray | None:
+    """Start line of each record after the header, following quoted multi-line fields.
+
+    None when the csv module cannot follow the file (e.g. a field over its 128 KiB limit, which
+    the field-length check then reports).
+    """
     reader = csv.reader(io.StringIO(text, newline=""))
     starts = []
     prev = 0
-    for _ in reader:
-        starts.append(prev + 1)
-        prev = reader.line_num
+    try:
+        for _ in reader:
+            starts.append(prev + 1)
+            prev = reader.line_num
+    except csv.Error:
+        return None
     return np.asarray(starts[1:], dtype=np.int64)
 
 
@@ -77,6 +90,10 @@ def read_csv_bytes(raw: bytes, file: str) -> tuple[RawTable | None, list[Problem
         rows, no data rows).
     problems : list of Problem
     """
+    for bom, encoding in _OTHER_BOMS:
+        if raw.startswith(bom):
+            msg = f"is {encoding} text; save the table as a UTF-8 CSV file"
+            return None, [Problem(file, 1, None, msg)]
     nul = raw.find(b"\x00")
     if nul >= 0:
         msg = "contains a NUL byte; save the table as a plain-text UTF-8 CSV file"
@@ -95,6 +112,12 @@ def read_csv_bytes(raw: bytes, file: str) -> tuple[RawTable | None, list[Problem
         return None, [Problem(file, 1, None, f"cannot parse the header line: {exc}")]
     if not any(header):
         return None, [Problem(file, 1, None, "the first line must be the header (column names)")]
+    if len(header) > MAX_COLUMNS:
+        msg = f"the header has {len(header):,} columns; a table may have at most {MAX_COLUMNS}"
+        return None, [Problem(file, 1, None, msg)]
+    if any(len(name) > MAX_FIELD_CHARS for name in header):
+        msg = f"has a column name longer than {MAX_FIELD_CHARS:,} characters"
+        return None, [Problem(file, 1, None, msg)]
     problems = []
     seen: set[str] = set()
     for name in header:
@@ -102,17 +125,27 @@ def read_csv_bytes(raw: bytes, file: str) -> tuple[RawTable | None, list[Problem
             problems.append(Problem(file, 1, name, "column appears twice in the header"))
         seen.add(name)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            header=None,
-            skiprows=1,
-            names=list(range(len(header))),
-            dtype=str,
-            na_filter=False,
-            skip_blank_lines=False,
-            nrows=MAX_TABLE_ROWS + 1,
-            engine="c",
-        )
+        with warnings.catch_warnings():
+            # index_col=False: a first data row with more fields than the header must not turn
+            # its leading fields into an index (shifting every column); pandas then drops the
+            # extra fields with this warning, made an error here.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                header=None,
+                skiprows=1,
+                names=list(range(len(header))),
+                index_col=False,
+                dtype=str,
+                na_filter=False,
+                skip_blank_lines=False,
+                nrows=MAX_TABLE_ROWS + 1,
+                engine="c",
+            )
+    except pd.errors.ParserWarning:
+        msg = f"cannot be parsed as CSV: the row has more fields than the header ({len(header)})"
+        problems.append(Problem(file, 2, None, msg))
+        return None, problems
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
         text_exc = str(exc).replace("Error tokenizing data. C error: ", "")
         m = _LINE_IN_MESSAGE.search(text_exc)
@@ -128,7 +161,7 @@ def read_csv_bytes(raw: bytes, file: str) -> tuple[RawTable | None, list[Problem
         multiline = any(frame[c].str.contains("\n|\r", regex=True).any() for c in frame.columns)
         if multiline:
             starts = _record_start_lines(text)
-            if len(starts) == len(frame):
+            if starts is not None and len(starts) == len(frame):
                 lines = starts
     # Keep the first of duplicated header names; name columns by the header.
     keep = [i for i, name in enumerate(header) if name not in header[:i]]

@@ -2,7 +2,10 @@
 
 Archives are read in memory, never extracted. Unsafe archives (paths escaping the archive,
 symlinks, nested archives, too many members, decompression bombs) are refused before any member is
-decompressed. The limits are the ``MAX_*`` constants of :mod:`risklab.data.schema`.
+decompressed, and members are decompressed in bounded chunks with the size limits enforced on the
+bytes actually produced, not only on the sizes the archive declares. In a directory, symbolic links
+are refused and files are read with a bounded read. The limits are the ``MAX_*`` constants of
+:mod:`risklab.data.schema`; ``docs/threat-model.md`` explains them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import os
 import re
 import stat
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,15 @@ ARCHIVE_SUFFIXES = (
     ".lzma", ".z", ".jar",
 )  # fmt: skip
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: Compression methods read: Deflate (what every "compress folder" tool writes) and none. zipfile
+#: inflates a bzip2 or LZMA chunk without an output bound, so those could be bombs.
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+#: Central-directory bytes allowed per member (fixed header, name, extra fields, comment). With
+#: MAX_ZIP_MEMBERS this bounds the work of listing an archive before its members are counted:
+#: zipfile parses the whole central directory on opening (about 20 us per entry).
+_DIRECTORY_BYTES_PER_MEMBER = 4096
+#: Decompressed bytes read from a member at a time.
+_CHUNK = 2**20
 
 
 @dataclass
@@ -104,13 +115,20 @@ def read_source(
     err_src = error_source or str(path)
     if p.is_dir():
         return _read_directory(p, allowed, tolerated, prefix)
-    if p.is_file() and zipfile.is_zipfile(p):
+    if p.is_file() and _is_zip(p):
         return _read_zip(p, allowed, tolerated, prefix, label, err_src)
     if not p.exists():
         msg = "no such file or directory"
     else:
         msg = "is neither a directory nor a .zip archive"
     raise SubmissionError([Problem(label, None, None, msg)], err_src)
+
+
+def _is_zip(p: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(p)
+    except Exception:  # zipfile is not hardened against hostile bytes; see _read_zip
+        return False
 
 
 def _read_directory(
@@ -130,7 +148,11 @@ def _read_directory(
         if name not in allowed:
             out.problems.append(Problem(prefix + name, None, None, _unknown_message(name, allowed)))
             continue
-        st = entry.stat()
+        if entry.is_symlink():  # could point anywhere, e.g. at a secret of the reader
+            msg = "is a symbolic link; put the file itself in the folder"
+            out.problems.append(Problem(prefix + name, None, None, msg))
+            continue
+        st = entry.stat(follow_symlinks=False)
         if not stat.S_ISREG(st.st_mode):
             out.problems.append(Problem(prefix + name, None, None, "is not a regular file"))
             continue
@@ -144,8 +166,45 @@ def _read_directory(
                 Problem(prefix + name, None, None, f"input files exceed {_mib(MAX_TOTAL_BYTES)}")
             )
             continue
-        out.files[name] = Path(entry.path).read_bytes()
+        data = _read_regular(Path(entry.path))
+        if isinstance(data, str):
+            out.problems.append(Problem(prefix + name, None, None, data))
+        else:
+            out.files[name] = data
     return out
+
+
+def _read_regular(path: Path) -> bytes | str:
+    """The bytes of a regular file of at most ``MAX_MEMBER_BYTES``, or why it is refused.
+
+    Opened without following a symbolic link and without blocking (a FIFO swapped in after the
+    directory was listed), checked to be a regular file on the open descriptor, and read with a
+    bound (a file that grew after it was listed).
+    """
+    limit = MAX_MEMBER_BYTES
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            return "is not a regular file"
+        if st.st_size > limit:
+            return _too_big(st.st_size)
+        data = fh.read(st.st_size + 1)  # one buffer of the size listed
+        while len(data) <= limit and (chunk := fh.read(min(_CHUNK, limit + 1 - len(data)))):
+            data += chunk  # the file grew after it was listed
+    if len(data) > limit:
+        return f"grew while being read; a file may be at most {_mib(limit)}"
+    return data
+
+
+def _short(name: str, limit: int = 120) -> str:
+    """A member name for a message, shortened (names may be 64 KiB long)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _mib(n: int) -> str:
@@ -161,6 +220,11 @@ def _member_problems(info: zipfile.ZipInfo) -> list[str]:
     name = info.filename
     parts = re.split(r"[/\\]", name)
     out = []
+    if not info.is_dir() and info.compress_type not in _METHODS:
+        out.append(
+            f"compression method {info.compress_type} is not supported; use Deflate (the default "
+            "of 'compress folder' tools)"
+        )
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
         out.append("absolute path")
     if ".." in parts:
@@ -191,9 +255,17 @@ def _read_zip(
     label: str,
     err_src: str,
 ) -> InputFiles:
+    directory = _central_directory_size(p)
+    most = MAX_ZIP_MEMBERS * _DIRECTORY_BYTES_PER_MEMBER
+    if directory is not None and directory > most:
+        msg = (
+            f"its list of members takes {_mib(directory)}, more than {MAX_ZIP_MEMBERS} members "
+            f"could need ({_mib(most)}); a submission archive may hold at most {MAX_ZIP_MEMBERS}"
+        )
+        raise SubmissionError([Problem(label, None, None, msg)], err_src)
     try:
         zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # BadZipFile, but also ValueError, EOFError, struct.error...
         problem = Problem(label, None, None, f"unreadable .zip: {exc}")
         raise SubmissionError([problem], err_src) from None
     with zf:
@@ -204,7 +276,7 @@ def _read_zip(
             )
             raise SubmissionError([Problem(label, None, None, msg)], err_src)
         unsafe = [
-            Problem(label, None, None, f"member '{info.filename}': {msg}")
+            Problem(label, None, None, f"member '{_short(info.filename)}': {msg}")
             for info in infos
             for msg in _member_problems(info)
         ]
@@ -219,7 +291,7 @@ def _read_zip(
             raise SubmissionError(unsafe, err_src)
         members = []
         for info in infos:
-            parts = [q for q in info.filename.replace("\\", "/").split("/") if q]
+            parts = [q for q in info.filename.replace("\\", "/").split("/") if q not in ("", ".")]
             if info.is_dir() or not parts or _ignored(parts):
                 continue
             members.append((parts, info))
@@ -227,6 +299,7 @@ def _read_zip(
         tops = {parts[0] for parts, _ in members}
         strip = len(tops) == 1 and all(len(parts) >= 2 for parts, _ in members)
         out = InputFiles(prefix=prefix)
+        budget = MAX_TOTAL_BYTES
         for parts, info in members:
             rel = parts[1:] if strip else parts
             name = "/".join(rel)
@@ -249,16 +322,56 @@ def _read_zip(
                 )
                 continue
             try:
-                out.files[name] = zf.read(info)
-            except (
-                zipfile.BadZipFile,
-                zlib.error,
-                NotImplementedError,
-                RuntimeError,
-                OSError,
-            ) as exc:
+                data = _read_member(zf, info, budget)
+            except Exception as exc:  # BadZipFile (bad CRC), zlib.error, EOFError, OSError...
                 out.problems.append(Problem(prefix + name, None, None, f"unreadable member: {exc}"))
+                continue
+            if isinstance(data, str):
+                out.problems.append(Problem(prefix + name, None, None, data))
+                continue
+            budget -= len(data)
+            out.files[name] = data
         return out
+
+
+def _central_directory_size(p: Path) -> int | None:
+    """Size of the central directory that ``zipfile.ZipFile`` would parse, or None if unknown.
+
+    Read with zipfile's own end-of-archive reader, so that the bound applies to exactly what
+    zipfile will read; should that private helper go away, the check is skipped (the member count
+    is still checked after opening).
+    """
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is None:
+        return None
+    try:
+        with p.open("rb") as fh:
+            rec = end_record(fh)
+        return None if rec is None else int(rec[getattr(zipfile, "_ECD_SIZE", 5)])
+    except Exception:
+        return None
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes | str:
+    """Decompress one member in bounded chunks; the bytes, or why reading stopped.
+
+    The limits apply to the bytes actually produced: an archive may declare small sizes and
+    inflate to more (zipfile stops at the declared size and reports a bad CRC, but that is
+    zipfile's behaviour, not a promise; this bound holds whatever the archive says).
+    """
+    chunks = []
+    size = 0
+    with zf.open(info) as fh:
+        while chunk := fh.read(_CHUNK):
+            size += len(chunk)
+            if size > info.file_size:
+                return f"inflates to more than the {info.file_size:,} bytes it declares"
+            if size > MAX_MEMBER_BYTES:
+                return f"inflates beyond the limit; a file may be at most {_mib(MAX_MEMBER_BYTES)}"
+            if size > budget:
+                return f"members total more than {_mib(MAX_TOTAL_BYTES)}"
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def hash_inputs(files: list[tuple[str, str, bytes]]) -> str:

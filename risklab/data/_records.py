@@ -10,11 +10,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from risklab.data.schema import PERIOD_PATTERN
+from risklab.data.schema import MAX_COUNT, PERIOD_PATTERN
 
 __all__ = [
     "Claim",
@@ -25,6 +26,7 @@ __all__ = [
     "period_issues",
     "policy_issues",
     "scale_issues",
+    "short_repr",
 ]
 
 _PERIOD = re.compile(PERIOD_PATTERN)
@@ -34,11 +36,29 @@ def _fmt(x: object) -> str:
     return repr(x) if isinstance(x, str) else f"{x}"
 
 
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr`` of a value for a message, shortened (hostile files may hold huge values)."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int of more than 4300 digits (only from Python, not from TOML)
+        kind = f"integer of {value.bit_length()} bits" if isinstance(value, int) else "value"
+        text = f"<{kind} of type {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finite(x: float) -> bool:
+    """``math.isfinite`` that is False (not OverflowError) for ints too large for a float."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def period_issues(start: str, end: str) -> list[tuple[str, str]]:
     """Rule violations of a reporting period, as ``(key, message)`` pairs."""
     out = []
     for key, value in (("period_start", start), ("period_end", end)):
-        if not (isinstance(value, str) and _PERIOD.match(value)):
+        if not (isinstance(value, str) and _PERIOD.fullmatch(value)):
             out.append((key, f"must be a month written 'YYYY-MM', got {_fmt(value)}"))
     if not out and end < start:
         out.append(("period_end", f"'{end}' is before period_start '{start}'"))
@@ -50,11 +70,12 @@ def scale_issues(thresholds: tuple[float, ...], labels: tuple[str, ...]) -> list
     out = []
     if len(thresholds) == 0:
         out.append(("thresholds", "must hold at least one cut point"))
-    bad = [t for t in thresholds if not (math.isfinite(t) and 0.0 < t < 1.0)]
+    bad = [t for t in thresholds if not (_finite(t) and 0.0 < t < 1.0)]
     if bad:
         out.append(("thresholds", f"each must be strictly between 0 and 1, got {bad[0]}"))
     elif any(b <= a for a, b in itertools.pairwise(thresholds)):
-        out.append(("thresholds", f"must be strictly ascending, got {list(thresholds)}"))
+        got = short_repr(list(thresholds))
+        out.append(("thresholds", f"must be strictly ascending, got {got}"))
     if len(labels) != len(thresholds) + 1:
         out.append(
             (
@@ -63,9 +84,11 @@ def scale_issues(thresholds: tuple[float, ...], labels: tuple[str, ...]) -> list
                 f"got {len(labels)}",
             )
         )
-    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    dupes = sorted(lab for lab, n in Counter(labels).items() if n > 1)
     if dupes:
-        out.append(("labels", f"must be unique; repeated: {', '.join(map(repr, dupes))}"))
+        more = ", ..." if len(dupes) > 5 else ""
+        shown = ", ".join(short_repr(lab) for lab in dupes[:5])
+        out.append(("labels", f"must be unique; repeated: {shown}{more}"))
     if any(lab == "" for lab in labels):
         out.append(("labels", "must not be empty strings"))
     return out
@@ -82,11 +105,9 @@ def claim_issues(prevalence: float, detection_rate: float | None) -> list[tuple[
                 "needs a positive claim; state the smallest prevalence you cannot rule out",
             )
         )
-    elif not (math.isfinite(prevalence) and 0.0 < prevalence < 1.0):
+    elif not (_finite(prevalence) and 0.0 < prevalence < 1.0):
         out.append(("prevalence", f"must be strictly between 0 and 1, got {prevalence}"))
-    if detection_rate is not None and not (
-        math.isfinite(detection_rate) and 0.0 < detection_rate <= 1.0
-    ):
+    if detection_rate is not None and not (_finite(detection_rate) and 0.0 < detection_rate <= 1.0):
         out.append(("detection_rate", f"must be in (0, 1], got {detection_rate}"))
     return out
 
@@ -96,7 +117,10 @@ def policy_issues(strike_threshold: int, claimed_enforcement: float) -> list[tup
     out = []
     if strike_threshold < 1:
         out.append(("strike_threshold", f"must be at least 1, got {strike_threshold}"))
-    if not (math.isfinite(claimed_enforcement) and 0.0 <= claimed_enforcement <= 1.0):
+    elif strike_threshold > MAX_COUNT:
+        got = short_repr(strike_threshold)
+        out.append(("strike_threshold", f"must be at most {MAX_COUNT:.0e}, got {got}"))
+    if not (_finite(claimed_enforcement) and 0.0 <= claimed_enforcement <= 1.0):
         out.append(("claimed_enforcement", f"must be in [0, 1], got {claimed_enforcement}"))
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from risklab.data._records import (
     period_issues,
     policy_issues,
     scale_issues,
+    short_repr,
 )
 from risklab.data.errors import Problem
-from risklab.data.schema import TOML_FILE, TOML_SCHEMA
+from risklab.data.schema import MAX_TOML_BYTES, TOML_FILE, TOML_SCHEMA, UNSAFE_CHARS
 
 __all__ = ["Meta", "dumps_toml", "meta_to_dict", "parse_toml", "pythonize", "validate_meta"]
 
@@ -36,6 +38,15 @@ _AT_LINE = re.compile(r"at line (\d+)")
 _INLINE_TABLE = re.compile(r"^\s*\{")
 _INLINE_KEY = re.compile(r"[{,]\s*([A-Za-z0-9_-]+)\s*=")
 _INDEX = re.compile(r"\[\d+\]$")
+_CONTROL = re.compile(UNSAFE_CHARS)
+#: Largest magnitude of a TOML number read as a float (beyond it ``float()`` overflows).
+_FLOAT_MAX = sys.float_info.max
+
+
+_CONTROL_MESSAGE = (
+    "must be plain text on one line: no control characters (line breaks, tabs, NUL, escape "
+    "sequences), text-direction overrides or lone surrogates"
+)
 
 
 def _no_line(key: str) -> int | None:
@@ -104,6 +115,9 @@ def parse_toml(raw: bytes) -> tuple[dict[str, Any] | None, Locator, list[Problem
         Maps a dotted key to its line number (or None).
     problems : list of Problem
     """
+    if len(raw) > MAX_TOML_BYTES:
+        msg = f"is {len(raw):,} bytes; submission.toml may be at most {MAX_TOML_BYTES:,} bytes"
+        return None, _no_line, [Problem(TOML_FILE, None, None, msg)]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -111,8 +125,15 @@ def parse_toml(raw: bytes) -> tuple[dict[str, Any] | None, Locator, list[Problem
         return None, _no_line, [Problem(TOML_FILE, line, None, "is not valid UTF-8")]
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
+    except (ValueError, RecursionError) as exc:
+        # TOMLDecodeError (a ValueError); also a ValueError for integers of more than 4300
+        # digits, and RecursionError for arrays or inline tables nested thousands deep.
+        if isinstance(exc, RecursionError):
+            msg = "arrays or tables nested too deeply"
+        elif isinstance(exc, tomllib.TOMLDecodeError):
+            msg = str(exc)
+        else:
+            msg = "a number has too many digits"
         m = _AT_LINE.search(msg)
         row = int(m.group(1)) if m else None
         return None, _no_line, [Problem(TOML_FILE, row, None, f"is not valid TOML: {msg}")]
@@ -187,10 +208,13 @@ class _Checker:
     def string(self, sec: dict, key: str, name: str) -> str | None:
         v = sec[name]
         if not isinstance(v, str):
-            self.problem(f"{key}.{name}", f"must be a string, got {_type_name(v)} {v!r}")
+            self.problem(f"{key}.{name}", f"must be a string, got {_type_name(v)} {short_repr(v)}")
             return None
         if not v.strip():
             self.problem(f"{key}.{name}", "must not be empty")
+            return None
+        if _CONTROL.search(v):
+            self.problem(f"{key}.{name}", f"{_CONTROL_MESSAGE}, got {short_repr(v)}")
             return None
         return v
 
@@ -199,7 +223,10 @@ class _Checker:
         kinds = (int,) if integer else (int, float)
         if isinstance(v, bool) or not isinstance(v, kinds):
             what = "an integer" if integer else "a number"
-            self.problem(f"{key}.{name}", f"must be {what}, got {_type_name(v)} {v!r}")
+            self.problem(f"{key}.{name}", f"must be {what}, got {_type_name(v)} {short_repr(v)}")
+            return None
+        if not integer and isinstance(v, int) and abs(v) > _FLOAT_MAX:
+            self.problem(f"{key}.{name}", f"is too large, got {short_repr(v)}")
             return None
         return v
 
@@ -208,7 +235,8 @@ class _Checker:
         if isinstance(v, _dt.date):  # TOML dates and date-times: keep the month
             return f"{v.year:04d}-{v.month:02d}"
         if not isinstance(v, str):
-            self.problem(f"{key}.{name}", f"must be a month 'YYYY-MM', got {_type_name(v)} {v!r}")
+            got = f"{_type_name(v)} {short_repr(v)}"
+            self.problem(f"{key}.{name}", f"must be a month 'YYYY-MM', got {got}")
             return None
         return v
 
@@ -272,10 +300,19 @@ def _scale(c: _Checker, sec: dict) -> Scale | None:
     if not isinstance(th, list) or any(
         isinstance(t, bool) or not isinstance(t, (int, float)) for t in th
     ):
-        c.problem("scale.thresholds", f"must be an array of numbers, got {th!r}")
+        c.problem("scale.thresholds", f"must be an array of numbers, got {short_repr(th)}")
+        ok = False
+    elif any(isinstance(t, int) and abs(t) > _FLOAT_MAX for t in th):
+        huge = next(t for t in th if isinstance(t, int) and abs(t) > _FLOAT_MAX)
+        msg = f"each must be strictly between 0 and 1, got {short_repr(huge)}"
+        c.problem("scale.thresholds", msg)
         ok = False
     if not isinstance(labels, list) or any(not isinstance(lab, str) for lab in labels):
-        c.problem("scale.labels", f"must be an array of strings, got {labels!r}")
+        c.problem("scale.labels", f"must be an array of strings, got {short_repr(labels)}")
+        ok = False
+    elif any(_CONTROL.search(lab) for lab in labels):
+        bad = next(lab for lab in labels if _CONTROL.search(lab))
+        c.problem("scale.labels", f"{_CONTROL_MESSAGE}, got {short_repr(bad)}")
         ok = False
     if ok and c.issues("scale", scale_issues(tuple(map(float, th)), tuple(labels))):
         return Scale(name, tuple(map(float, th)), tuple(labels))

@@ -7,9 +7,21 @@ collected before anything is raised: a :class:`SubmissionError` carries the full
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from risklab.data.schema import UNSAFE_CHARS
+
 __all__ = ["Problem", "SubmissionError"]
+
+#: Characters a hostile file name, column or value could use to forge or hide lines of a
+#: rendered error (line breaks, terminal escape sequences, text-direction overrides).
+_UNPRINTABLE = re.compile(UNSAFE_CHARS)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 @dataclass(frozen=True)
@@ -39,13 +51,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = [self.file] if self.file else []
+        where = [_printable(self.file)] if self.file else []
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
-            where.append(f"column '{self.column}'")
+            where.append(f"column '{_printable(self.column)}'")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        message = _printable(self.message)
+        return f"{prefix}: {message}" if prefix else message
 
 
 class SubmissionError(ValueError):

@@ -14,12 +14,16 @@ from risklab.dims import CHANNELS
 __all__ = [
     "AUDIT_DESIGNS",
     "CHANNELS",
+    "CONTROL_CHARS",
     "EVIDENCE_TABLES",
+    "FORMULA_PREFIXES",
+    "MAX_COLUMNS",
     "MAX_COUNT",
     "MAX_FIELD_CHARS",
     "MAX_MEMBER_BYTES",
     "MAX_PROBLEMS_PER_RULE",
     "MAX_TABLE_ROWS",
+    "MAX_TOML_BYTES",
     "MAX_TOTAL_BYTES",
     "MAX_ZIP_COMPRESSION_RATIO",
     "MAX_ZIP_MEMBERS",
@@ -31,6 +35,7 @@ __all__ = [
     "TOLERATED_FILES",
     "TOML_FILE",
     "TOML_SCHEMA",
+    "UNSAFE_CHARS",
     "ZIP_RATIO_MIN_BYTES",
     "TableSpec",
 ]
@@ -51,6 +56,11 @@ ZIP_RATIO_MIN_BYTES = 2**20
 MAX_TABLE_ROWS = 5_000_000
 #: Most characters in one CSV field (a category name, a count, ...).
 MAX_FIELD_CHARS = 1_000
+#: Most columns in the header of one CSV table (the widest table, overlaps.csv, has 6).
+MAX_COLUMNS = 100
+#: Largest size of submission.toml, in bytes (1 MiB): TOML parsing is slow, and claims for
+#: thousands of categories fit in a few hundred KiB.
+MAX_TOML_BYTES = 2**20
 #: Largest count accepted in any count column (10^15); keeps sums far from int64 overflow.
 MAX_COUNT = 10**15
 #: Rows listed individually for one rule in one column of one file; further rows breaking the
@@ -62,6 +72,20 @@ MAX_PROBLEMS_PER_RULE = 20
 AUDIT_DESIGNS: tuple[str, ...] = ("random", "purposive")
 #: A period is a calendar month written ``YYYY-MM``.
 PERIOD_PATTERN = r"^[0-9]{4}-(?:0[1-9]|1[0-2])$"
+
+_CONTROL_RANGES = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+#: Characters refused in every text value (categories, names, labels), as a regex character
+#: class: C0/C1 control characters (line breaks, tabs, NUL, ESC) and the Unicode text-direction
+#: overrides and isolates (which make text display differently from what it is). Written with
+#: the characters themselves, not escapes, so that Arrow's regex engine (vectorised checks of
+#: CSV columns) reads it as Python's ``re`` does.
+CONTROL_CHARS = f"[{_CONTROL_RANGES}]"
+#: :data:`CONTROL_CHARS` and lone surrogates (not valid Unicode; only Python values, e.g. given
+#: to ``from_dataframes``, can hold them), for checks made with Python's ``re``.
+UNSAFE_CHARS = f"[{_CONTROL_RANGES}\ud800-\udfff]"
+#: First characters refused in a category: a spreadsheet opening a CSV written back by risklab
+#: would run such a cell as a formula (CSV injection).
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@")
 
 TOML_FILE = "submission.toml"
 #: Files tolerated in a submission directory and ignored (besides hidden files).
@@ -177,3 +201,7 @@ ROW_BOUNDS: dict[str, tuple[tuple[str, str], ...]] = {
     "appeals": (("overturned", "appeals"),),
     "traders": (("suspended", "traders"),),
 }
+
+#: Largest strike count a ``traders.csv`` row may have (the repeat-offender likelihood evaluates
+#: every count up to the largest, so a hostile 10^15 would exhaust memory).
+MAX_STRIKES = 10_000

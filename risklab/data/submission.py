@@ -229,7 +229,8 @@ class Submission:
         files = [("", n, b) for n, b in csv.items()] + [
             ("evidence", n, b) for n, b in (ev or {}).items()
         ]
-        canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str).encode()
+        canonical = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
+        canonical = canonical.encode("utf-8", "surrogatepass")
         sha = hash_inputs([*files, ("", "submission.json", canonical)])
         parts = assemble(validate_meta(doc), csv, ev, read_problems, source="<dataframes>", sha=sha)
         return cls._from_parts(parts, "<dataframes>", sha)
@@ -374,7 +375,8 @@ def load_submission(
     sha = hash_inputs(files)
     raw_toml = sub.files.get(TOML_FILE)
     if raw_toml is None:
-        read_problems.append(Problem(TOML_FILE, None, None, "missing required file"))
+        if not any(p.file == TOML_FILE for p in read_problems):  # not also for an unreadable one
+            read_problems.append(Problem(TOML_FILE, None, None, "missing required file"))
         meta = Meta()
     else:
         doc, locate, toml_problems = parse_toml(raw_toml)

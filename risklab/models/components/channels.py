@@ -37,7 +37,11 @@ class DetectionChannels(Component):
     default_priors = {
         # Notices etc. typically find a fifth of what proactive detection finds (log 0.2 = -1.6).
         "channel_log_ratio_mu": Prior("Normal", mu=-1.6, sigma=1.5),
-        "channel_log_ratio_sd": Prior("HalfNormal", sigma=0.5),
+        # Spread of the ratios over categories. Boundary-avoiding (Gamma(2, ·), density zero at
+        # zero; Chung et al. 2013): the counts pin each category's ratio down, and a HalfNormal
+        # let the sampler into the funnel neck when ratios barely differ (R-hat 1.015 and a
+        # divergence on a recovery case whose true spread is zero). Mean 0.2, 95% below 0.5.
+        "channel_log_ratio_sd": Prior("Gamma", alpha=2.0, beta=10.0),
     }
 
     def build(self, ctx: BuildContext) -> None:
