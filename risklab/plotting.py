@@ -12,6 +12,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter
 
 from risklab.assess import Findings
 
@@ -54,7 +55,7 @@ def plot_prevalence_vs_claimed(
         table["prevalence_high"] * pct,
         color="C0",
         lw=2.5,
-        label=f"true prevalence, {findings.prob:.0%} interval",
+        label=f"posterior prevalence, {findings.prob:.0%} interval",
     )
     ax.plot(table["prevalence_median"] * pct, y, "o", color="C0", label="posterior median")
     ax.plot(
@@ -67,11 +68,19 @@ def plot_prevalence_vs_claimed(
         label="platform's claim",
     )
     if show_bands and thresholds:
-        for cut in thresholds:
-            ax.axvline(cut * pct, color="0.6", lw=0.8, ls="--", zorder=0)
+        for i, cut in enumerate(thresholds):
+            label = "cut points of the platform's scale" if i == 0 else None
+            ax.axvline(cut * pct, color="0.6", lw=0.8, ls="--", zorder=0, label=label)
     ax.set_yticks(y, table["category"])
     ax.set_xlabel("share of listings that are illegal (%)")
     ax.set_xscale("log")
+    low = min(table["prevalence_low"].min(), table["claimed_prevalence"].min()) * pct
+    high = max(table["prevalence_high"].max(), table["claimed_prevalence"].max()) * pct
+    nice = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100])
+    ticks = nice[(nice >= low / 1.5) & (nice <= high * 1.5)]
+    if len(ticks) >= 2:
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     title = "Prevalence of illegal listings: posterior vs. platform's claim"
     if not findings.converged:
         title += "\nUNCONVERGED FIT — not a finding"
