@@ -62,7 +62,8 @@ class Prior:
         transform: str | None = None,
         **parameters: Any,
     ) -> None:
-        if not hasattr(pm, distribution) or not isinstance(getattr(pm, distribution), type):
+        candidate = getattr(pm, distribution, None) if isinstance(distribution, str) else None
+        if not (isinstance(candidate, type) and issubclass(candidate, pm.Distribution)):
             raise PriorError(f"unknown PyMC distribution {distribution!r}")
         if transform is not None and not hasattr(pm.math, transform):
             raise PriorError(f"unknown transform {transform!r}: not a function of pymc.math")

@@ -50,6 +50,7 @@ def test_round_trip_through_json():
     ("args", "message"),
     [
         ((("NotADistribution",), {}), "unknown PyMC distribution"),
+        ((("Model",), {}), "unknown PyMC distribution"),  # a PyMC class, not a distribution
         ((("Normal",), {"transform": "nope"}), "unknown transform"),
         ((("Beta",), {"alpha": 1, "beta": 1, "centered": False}), "non-centred"),
     ],
