@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", required=True, help="directory to create")
     simulate.add_argument("--periods", type=int, default=24)
     simulate.add_argument("--listings", type=float, default=1e8, help="total listings")
+    simulate.add_argument(
+        "--traders", action="store_true", help="add repeat offenders (traders.csv and a policy)"
+    )
     simulate.add_argument("--force", action="store_true")
     add_ingest_parser(sub)
     return parser
@@ -171,7 +174,9 @@ def _cmd_simulate(args) -> int:
         raise FileExistsError(f"{out} exists and is not empty; pass --force to write into it")
     if args.periods < 1 or args.listings < 1:
         raise UsageError("--periods and --listings must be positive")
-    sim = simulate_marketplace(seed=args.seed, n_periods=args.periods, total_listings=args.listings)
+    sim = simulate_marketplace(
+        seed=args.seed, n_periods=args.periods, total_listings=args.listings, traders=args.traders
+    )
     sim.write(out / "submission", evidence_directory=out / "evidence")
     print(f"wrote {out / 'submission'} (with truth.json) and {out / 'evidence'}")
     return EXIT_OK

@@ -103,6 +103,16 @@ def test_simulate_writes_a_valid_submission(tmp_path):
     code = cli.main(["validate", str(out / "submission"), "--evidence", str(out / "evidence")])
     assert code == 0
     assert cli.main(["simulate", "--seed", "5", "--out", str(out)]) == cli.EXIT_INVALID
+    assert not (out / "submission" / "traders.csv").exists()
+
+
+def test_simulate_with_traders(tmp_path):
+    out = tmp_path / "sim"
+    code = cli.main(["simulate", "--seed", "5", "--out", str(out), "--periods", "3", "--traders"])
+    assert code == 0
+    assert (out / "submission" / "traders.csv").exists()
+    assert "[policy]" in (out / "submission" / "submission.toml").read_text()
+    assert cli.main(["validate", str(out / "submission")]) == 0
 
 
 def test_bundled_demo_is_valid():
