@@ -52,6 +52,8 @@ def test_assess_writes_outputs_and_flags_unconverged(submission_dirs, tmp_path, 
     report = (out / "report.md").read_text()
     assert "UNCONVERGED" in report.split("## Headline")[0]
     assert "UNCONVERGED" in (out / "report.html").read_text()
+    headline = report.split("## Headline findings")[1].split("##")[0]
+    assert "no evidence that identifies prevalence (jewellery)" in headline
 
 
 def test_assess_never_overwrites_without_force(submission_dirs, tmp_path, mocked_sampling, capsys):

@@ -40,6 +40,13 @@ def _headline(findings: Findings) -> list[str]:
         f"In {len(understated)} of {n} categories the platform's claimed prevalence is "
         f"understated with posterior probability of at least 95%.",
     ]
+    prior_driven = table.loc[table["identified_by"] == "prior", "category"].tolist()
+    if prior_driven:
+        lines.append(
+            f"{len(prior_driven)} of {n} categories have no evidence that identifies prevalence "
+            f"({', '.join(prior_driven)}); their numbers rest on the priors and on the other "
+            "categories — read them as indications, not findings."
+        )
     if len(contradicted):
         parts = [
             f"{row.category} (claimed '{row.claimed_band}', most likely '{row.most_likely_band}', "
