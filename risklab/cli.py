@@ -8,17 +8,20 @@ Set ``RISKLAB_DEBUG=1`` to see tracebacks of unexpected errors.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-import traceback
 from importlib import resources
 from pathlib import Path
 
+from risklab._cli_errors import (  # the exit codes are part of this module's interface
+    EXIT_ERROR,  # noqa: F401
+    EXIT_INVALID,  # noqa: F401
+    EXIT_OK,
+    EXIT_UNCONVERGED,
+    run_guarded,
+)
 from risklab._version import __version__
 from risklab.ingest_cli import add_ingest_parser, run_ingest
-
-EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_UNCONVERGED = 0, 1, 2, 3
 
 #: Sampler settings of ``risklab demo`` (enough for the convergence gate on the bundled data).
 DEMO_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4}
@@ -184,8 +187,6 @@ def _cmd_simulate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``risklab`` command; returns the exit code."""
-    from risklab.data import SubmissionError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = {
@@ -195,22 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         "simulate": _cmd_simulate,
         "ingest": run_ingest,
     }[args.command]
-    try:
-        return handler(args)
-    except SubmissionError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_INVALID
-    except (UsageError, FileExistsError) as exc:
-        _say(f"error: {exc}")
-        return EXIT_INVALID
-    except KeyboardInterrupt:
-        _say("interrupted; the output directory was left as it was")
-        return EXIT_ERROR
-    except Exception as exc:
-        if os.environ.get("RISKLAB_DEBUG"):
-            traceback.print_exc()
-        _say(f"unexpected error ({type(exc).__name__}): {exc}. Set RISKLAB_DEBUG=1 for details.")
-        return EXIT_ERROR
+    return run_guarded(
+        handler,
+        args,
+        say=_say,
+        invalid=(UsageError, FileExistsError),
+        interrupted="interrupted; the output directory was left as it was",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

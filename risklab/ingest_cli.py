@@ -17,14 +17,12 @@ Wire into :mod:`risklab.cli` with :func:`add_ingest_parser` (on the sub-parsers)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
 from pathlib import Path
 
-__all__ = ["add_ingest_parser", "run_ingest"]
+from risklab._cli_errors import EXIT_OK, run_guarded
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
+__all__ = ["add_ingest_parser", "run_ingest"]
 
 
 def _say(message: str) -> None:
@@ -302,30 +300,16 @@ def run_ingest(args: argparse.Namespace) -> int:
     -------
     int
     """
-    from risklab.data.errors import SubmissionError
-
     handler = {
         "tdb": _cmd_tdb,
         "report": _cmd_report,
         "build": _cmd_build,
         "mapping": _cmd_mapping,
     }[args.ingest_command]
-    try:
-        return handler(args)
-    except SubmissionError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_INVALID
-    except (FileExistsError, ValueError) as exc:
-        _say(f"error: {exc}")
-        return EXIT_INVALID
-    except ImportError as exc:
-        _say(f"error: {exc}")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return EXIT_ERROR
-    except Exception as exc:
-        if os.environ.get("RISKLAB_DEBUG"):
-            traceback.print_exc()
-        _say(f"unexpected error ({type(exc).__name__}): {exc}. Set RISKLAB_DEBUG=1 for details.")
-        return EXIT_ERROR
+    return run_guarded(
+        handler,
+        args,
+        say=_say,
+        invalid=(FileExistsError, ValueError),
+        known_failures=(ImportError,),
+    )

@@ -751,6 +751,5 @@ def test_strike_counts_above_the_limit_are_refused(tmp_path):
     with pytest.raises(SubmissionError) as err:
         load_submission(path)
     assert any(
-        p.file == "traders.csv" and p.column == "strikes" and p.row == 3
-        for p in err.value.problems
+        p.file == "traders.csv" and p.column == "strikes" and p.row == 3 for p in err.value.problems
     ), err.value

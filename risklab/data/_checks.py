@@ -435,8 +435,10 @@ def _row_rules(pt: ParsedTable, col: Collector) -> None:
             "strikes",
             high,
             lines,
-            lambda i: f"must be at most {MAX_STRIKES} (the model's work grows with the largest "
-            "strike count; pool larger counts into the last row)",
+            lambda i: (
+                f"must be at most {MAX_STRIKES} (the model's work grows with the largest "
+                "strike count; pool larger counts into the last row)"
+            ),
             f"'strikes' > {MAX_STRIKES}",
         )
         pt.bad["strikes"] = pt.bad["strikes"] | high
