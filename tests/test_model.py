@@ -29,7 +29,12 @@ def test_build_has_expected_variables_without_sampling(small_submission):
     assert not model.is_fitted
     pm_model = model.build()
     free = {v.name for v in pm_model.free_RVs}
-    assert {"log_detected_rate", "log_detected_level", "detection_level_logit"} <= free
+    # Data-rich cells and categories are sampled centred (see _parametrisation).
+    assert {"log_detected_rate_centred", "log_detected_level_centred"} <= free
+    # Evidence-backed detection levels (audits, planted listings) centred; jewellery (no
+    # evidence) non-centred.
+    assert {"detection_level_logit_centred", "detection_level_logit_offset"} <= free
+    assert pm_model.named_vars_to_dims["log_detected_rate"] == ("category", "period")
     assert {"purposive_uplift", "channel_log_ratio_offset"} <= free
     observed = {v.name for v in pm_model.observed_RVs}
     assert observed == {"detected", "audit_random", "audit_purposive", "planted_caught"}

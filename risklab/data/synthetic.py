@@ -191,10 +191,10 @@ def simulate_marketplace(
         Active listings summed over all categories and periods.
     channels : sequence of str
         Detection channels to report (``proactive`` should be among them).
-    prevalence_mean, prevalence_category_sd, prevalence_trend_mu, prevalence_trend_sd,
-    prevalence_cell_sd : float
-        Prevalence: typical level, spread of categories (logit sd), mean and sd of the trend over
-        the whole period (logit), and cell-level noise (logit sd).
+    prevalence_mean, prevalence_category_sd : float
+        Prevalence: typical level, and spread of categories (logit sd).
+    prevalence_trend_mu, prevalence_trend_sd, prevalence_cell_sd : float
+        Mean and sd of the trend over the whole period (logit), and cell-level noise (logit sd).
     detection_ceiling, efficiency_log_mu, efficiency_log_sd : float
         Capacity curve ``d = (1 - h) · ceiling · (1 - exp(-θ r))``, ``log θ ~ N(mu, sd)``.
     hidden_share_logit_mu, hidden_share_logit_sd : float

@@ -9,8 +9,15 @@ Detections pin down the detected rate π·d, not π and d separately, so the fre
 and the same prior shifted by ``log d`` (the Jacobian of ω ↦ logit π given d is one). The
 category level is treated alike: its free variable is κ[k] = α[k] + mean_t log d[k, t]. This
 turns the long curved ridge between π and d into a well-conditioned posterior (DESIGN.md §3).
-The category levels are centred (every category has many periods of strong count data); the
-trends are non-centred (they are weakly identified relative to their spread).
+
+Cells and category levels are centred where their detections pin them down and non-centred where
+they do not (:mod:`risklab.models.components._parametrisation`): a cell with ``n`` detections
+(all channels) knows its log detected rate to about ``1/√n``, so it is sampled centred when
+``n · σ_ref² ≥ 4`` with ``σ_ref`` the prior scale of ``prevalence_cell_sd`` (and a category level
+likewise from its total detections against ``prevalence_category_sd``). Data-rich submissions
+(millions of listings) are then fully centred, data-poor ones (tens of listings a month) largely
+non-centred, and mixed ones per element; the posterior is the same either way. The trends are
+non-centred (they are weakly identified relative to their spread).
 """
 
 from __future__ import annotations
@@ -19,6 +26,11 @@ import numpy as np
 import pymc as pm
 
 from risklab.dims import CATEGORY, PERIOD
+from risklab.models.components._parametrisation import (
+    centred_where,
+    partially_centred_normal,
+    prior_scale,
+)
 from risklab.models.components.base import BuildContext, Component
 from risklab.priors import Prior
 
@@ -60,12 +72,16 @@ class Prevalence(Component):
         # Category level, parametrised along what detections identify: the free variable is the
         # category's log detected-rate level κ = α + mean_t log d; α = κ − mean_t log d keeps
         # α ~ Normal(intercept, category_sd) (unit Jacobian given d).
+        detections = ctx.data["detected"].sum("channel").transpose(CATEGORY, PERIOD).values
         mean_log_d = log_d.mean(axis=1)
-        level = pm.Normal(
+        level = partially_centred_normal(
             "log_detected_level",
-            mu=intercept + mean_log_d,
-            sigma=category_sd,
-            dims=CATEGORY,
+            intercept + mean_log_d,
+            category_sd,
+            centred_where(
+                detections.sum(axis=1), prior_scale(ctx.priors["prevalence_category_sd"], 0.75)
+            ),
+            dims=(CATEGORY,),
         )
         category_logit = pm.Deterministic(
             "prevalence_category_logit", level - mean_log_d, dims=CATEGORY
@@ -76,8 +92,12 @@ class Prevalence(Component):
         )
         expected_logit = category_logit[:, None] + trend[:, None] * position[None, :]
         # Cell level: ω = logit π + log d is the free variable (the log detected rate).
-        log_detected_rate = pm.Normal(
-            "log_detected_rate", mu=expected_logit + log_d, sigma=cell_sd, dims=(CATEGORY, PERIOD)
+        log_detected_rate = partially_centred_normal(
+            "log_detected_rate",
+            expected_logit + log_d,
+            cell_sd,
+            centred_where(detections, prior_scale(ctx.priors["prevalence_cell_sd"], 0.25)),
+            dims=(CATEGORY, PERIOD),
         )
         logit_pi = log_detected_rate - log_d
         prevalence = pm.Deterministic(
