@@ -14,8 +14,14 @@ how much illegal content would remain. This module is that computation, once, in
   hidden share (evasion), detection efficiency (× and a per-period decay: adversarial
   adaptation), enforcement probability, prevalence odds and trend, and a minimum review
   saturation (the "adequately resourced" counterfactual).
-* :func:`evaluate` applies levers to every draw, vectorised, and returns an
-  :class:`xarray.Dataset` of per-category outcomes over ``(chain, draw, category)``.
+* :func:`evaluate` applies levers to every draw and returns an :class:`xarray.Dataset` of
+  per-category outcomes over ``(chain, draw, category)``; :func:`evaluate_arrays` returns the
+  same as plain arrays, and :func:`evaluate_many` evaluates many interventions at once.
+
+The computation runs in a compiled kernel (:mod:`risklab._counterfactual_kernel`, numba,
+parallel over draws, compiled once and cached on disk) that reproduces the NumPy reference
+:func:`_evaluate_arrays_reference` kept below bit for bit (same operations, same order, NumPy's
+pairwise sums); without numba the reference is used.
 
 The equations (``docs/scenarios.md`` has the derivation). With ``s(x) = 1 − e^{−x}``, the fitted
 capacity curve is ``d_pro[k, t] = A[k] · s(θ r[k, t])`` with amplitude ``A = d̄ / s(θ r̄)`` (so
@@ -44,7 +50,7 @@ listings-weighted) and ``review_hours``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -52,7 +58,15 @@ import xarray as xr
 
 from risklab.dims import CATEGORY, PERIOD, SAMPLE_DIMS
 
-__all__ = ["OUTCOMES", "Levers", "PosteriorState", "evaluate", "saturation_intensity"]
+__all__ = [
+    "OUTCOMES",
+    "Levers",
+    "PosteriorState",
+    "evaluate",
+    "evaluate_arrays",
+    "evaluate_many",
+    "saturation_intensity",
+]
 
 #: Largest detection probability (as in the capacity component).
 MAX_RATE = 1.0 - 1e-9
@@ -310,7 +324,7 @@ class PosteriorState:
         return np.searchsorted(self.thresholds, share, side="right")
 
 
-def _cells(state: PosteriorState, levers: Levers) -> dict[str, np.ndarray]:
+def _cells_reference(state: PosteriorState, levers: Levers) -> dict[str, np.ndarray]:
     """Cell-level quantities under ``levers``: arrays of shape (S, K, T)."""
     cats = state.categories
     k_len, t_len = state.listings.shape
@@ -367,9 +381,9 @@ def _period_position(n_periods: int) -> np.ndarray:
     return np.arange(n_periods) / (n_periods - 1) - 0.5
 
 
-def evaluate_arrays(state: PosteriorState, levers: Levers) -> dict[str, np.ndarray]:
-    """:func:`evaluate` without labels: each outcome as an array of shape (S, K)."""
-    cells = _cells(state, levers)
+def _evaluate_arrays_reference(state: PosteriorState, levers: Levers) -> dict[str, np.ndarray]:
+    """The NumPy reference of :func:`evaluate_arrays` (the equations, vectorised; for tests)."""
+    cells = _cells_reference(state, levers)
     listings, prevalence, d_pro = cells["listings"], cells["prevalence"], cells["d_pro"]
     other = state.other_rates
     illegal = listings * prevalence
@@ -388,6 +402,104 @@ def evaluate_arrays(state: PosteriorState, levers: Levers) -> dict[str, np.ndarr
         "detection_rate": (listings * d_pro).sum(axis=-1) / total_listings,
         "review_hours": cells["hours"].sum(axis=-1),
     }
+
+
+class _LeverError(Exception):
+    """A scenario's levers do not fit the state (``__cause__`` holds the ValueError)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _kernel():
+    """The compiled batch evaluation, or ``None`` when numba is unavailable."""
+    try:
+        from risklab import _counterfactual_kernel
+    except ImportError:  # pragma: no cover - numba is a dependency; keep the NumPy path usable
+        return None
+    return _counterfactual_kernel.evaluate_batch
+
+
+def evaluate_many(
+    state: PosteriorState,
+    levers_list: Sequence[Levers | None],
+    *,
+    outcomes: Sequence[str] = OUTCOMES,
+) -> dict[str, np.ndarray]:
+    """Outcomes of many interventions on every posterior draw, in one compiled pass.
+
+    Identical (bit for bit) to ``[evaluate_arrays(state, lv) for lv in levers_list]`` stacked on
+    a leading scenario axis, but faster for many scenarios: the levers are resolved once, the
+    draws are evaluated in parallel, the lever-independent cell quantities once per draw, and the
+    proactive saturation once per distinct (efficiency levers, category intensity) among the
+    scenarios. For very many scenarios, call it on chunks of ``levers_list`` and summarise each
+    chunk, or ask for a subset of ``outcomes``. Bands: ``state.band_index(out["prevalence"])``.
+
+    Parameters
+    ----------
+    state : PosteriorState
+        From :meth:`PosteriorState.from_fitted` (or built from arrays).
+    levers_list : sequence of Levers or None
+        The interventions (``None`` = the fitted world).
+    outcomes : sequence of str, default :data:`OUTCOMES`
+        The outcomes to return (a subset saves memory: each is ``N × S × K`` float64, e.g.
+        320 MB for 1000 scenarios × 4000 draws × 10 categories).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Each requested outcome as an array of shape ``(N, S, K)`` (scenario, draw, category).
+
+    Raises
+    ------
+    ValueError
+        If an outcome is unknown, or a scenario's levers do not fit the state (the message names
+        ``levers_list[i]``).
+    """
+    outcomes = list(outcomes)
+    unknown = sorted(set(outcomes) - set(OUTCOMES))
+    if unknown:
+        raise ValueError(f"outcomes: unknown {unknown}; known: {list(OUTCOMES)}")
+    levers_list = [lv or Levers() for lv in levers_list]
+    try:
+        return _evaluate_many(state, levers_list, outcomes)
+    except _LeverError as err:
+        raise ValueError(f"levers_list[{err.index}]: {err.__cause__}") from err.__cause__
+
+
+def _evaluate_many(
+    state: PosteriorState, levers_list: list[Levers], outcomes: list[str]
+) -> dict[str, np.ndarray]:
+    """:func:`evaluate_many` on resolved arguments; lever errors raise :class:`_LeverError`."""
+    kernel = _kernel()
+    if kernel is None:  # pragma: no cover
+        return _evaluate_with_reference(state, levers_list, outcomes)
+    return kernel(state, levers_list, outcomes)
+
+
+def _evaluate_with_reference(
+    state: PosteriorState, levers_list: list[Levers], outcomes: list[str]
+) -> dict[str, np.ndarray]:
+    """The NumPy reference, one scenario at a time (slow; for states the kernel does not take)."""
+    out = {o: np.empty((len(levers_list), state.n_draws, len(state.categories))) for o in outcomes}
+    for i, levers in enumerate(levers_list):
+        try:
+            one = _evaluate_arrays_reference(state, levers)
+        except ValueError as err:
+            raise _LeverError(i) from err
+        for o in outcomes:
+            out[o][i] = one[o]
+    return out
+
+
+def evaluate_arrays(state: PosteriorState, levers: Levers) -> dict[str, np.ndarray]:
+    """:func:`evaluate` without labels: each outcome as an array of shape (S, K)."""
+    try:
+        out = _evaluate_many(state, [levers], list(OUTCOMES))
+    except _LeverError as err:
+        raise err.__cause__ from None
+    return {name: values[0] for name, values in out.items()}
 
 
 def evaluate(state: PosteriorState, levers: Levers | None = None) -> xr.Dataset:

@@ -1,0 +1,459 @@
+"""Compiled kernel of :mod:`risklab.counterfactual`: many scenarios × all draws in one pass.
+
+Private. :func:`risklab.counterfactual.evaluate_many` (and ``evaluate_arrays``, a batch of one)
+call :func:`evaluate_batch`, which resolves every scenario's levers into arrays with the NumPy
+reference's own expressions (:func:`_resolve`) and calls :func:`run` once. ``run`` loops over
+draws in parallel; per draw it computes the lever-independent cell quantities once (prevalence,
+the other channels' miss product and sum), then the proactive saturation ``s(θ' r')`` once per
+*distinct* (efficiency factor, decay, minimum saturation, category intensity row) among the
+scenarios, then every *distinct* scenario × category row (a category that a scenario's levers
+leave as in another scenario is computed once) in one pass over periods, with no (S, K, T)
+temporaries, and scatters the rows' outcomes to ``out``.
+
+Bit-identical to the reference (:func:`risklab.counterfactual._evaluate_arrays_reference`):
+callers difference scenarios (avoided listings, shares of ``log U``, probabilities of being
+below the baseline), so anything less would move their numbers by far more than 10⁻¹². Hence:
+every cell is computed with the same floating-point operations in the same order (no fastmath,
+so no fused multiply-adds), ``math.exp``/``math.expm1`` are the C library's (as NumPy's are on
+x86-64 without AVX-512 — elsewhere outcomes may differ in the last place), and the sums over
+periods reproduce NumPy's pairwise summation (:func:`_pairwise_sum`; submissions of more than
+:data:`PAIRWISE_BLOCK` periods or channels use the reference instead). The cost is dominated by
+one ``expm1`` per distinct saturation row × period × draw and, with prevalence levers, one
+``exp`` per cell (measured: about 0.9 µs of one core per scenario-draw when each scenario moves
+one category's levers, 5–8 µs when every scenario moves every lever, at 10 × 24 × 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from risklab.counterfactual import (
+    INTENSITY_FLOOR,
+    OUTCOMES,
+    Levers,
+    PosteriorState,
+    _evaluate_with_reference,
+    _LeverError,
+    _period_position,
+)
+
+__all__ = ["evaluate_batch", "run"]
+
+#: Index of each outcome in the kernel's ``slots`` argument (order of ``counterfactual.OUTCOMES``).
+OUTCOME_SLOTS = 8
+#: Largest detection probability (``counterfactual.MAX_RATE``).
+MAX_RATE = 1.0 - 1e-9
+#: NumPy's block size of pairwise summation: the kernel handles up to this many periods (and
+#: other channels); longer submissions use the NumPy reference.
+PAIRWISE_BLOCK = 128
+
+
+@numba.njit(cache=True, inline="always")
+def _nan_max(a, b):
+    # np.maximum: NaN if either is NaN.
+    if a > b or a != a:
+        return a
+    return b
+
+
+@numba.njit(cache=True, inline="always")
+def _nan_min(a, b):
+    # np.minimum: NaN if either is NaN.
+    if a < b or a != a:
+        return a
+    return b
+
+
+@numba.njit(cache=True, inline="always")
+def _pairwise_sum(a, lo, n):
+    """``a[lo:lo + n].sum()`` exactly as NumPy computes it, for ``n ≤ 128`` (8 partial sums)."""
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, inline="always")
+def _draw_cells(s, logit_prevalence, other_rates, pi0, keep, seen, rates):
+    """Lever-independent cell quantities of draw ``s``: π, Π_c (1 − d_c), Σ_c d_c."""
+    k_len, t_len = pi0.shape
+    c2 = other_rates.shape[3]
+    for k in range(k_len):
+        for t in range(t_len):
+            pi0[k, t] = 1.0 / (1.0 + math.exp(-logit_prevalence[s, k, t]))
+            p = 1.0
+            for c in range(c2):
+                rates[c] = other_rates[s, k, t, c]
+                p *= 1.0 - rates[c]
+            keep[k, t] = p
+            seen[k, t] = _pairwise_sum(rates, 0, c2)
+
+
+@numba.njit(cache=True, inline="always")
+def _saturation_rows(theta_s, u_efficiency, u_decay, u_intensity, u_floor, sat, rr):
+    """``s(θ' r') = −expm1(−θ' r')`` and ``r'`` of each distinct row, for efficiency ``θ_s``."""
+    u_len, t_len = sat.shape
+    for u in range(u_len):
+        theta_e = theta_s * u_efficiency[u]
+        floor_c = u_floor[u]
+        for t in range(t_len):
+            theta = theta_e * u_decay[u, t]
+            r = u_intensity[u, t]
+            if floor_c == floor_c:  # min saturation: r' = max(r, −log(1 − σ) / θ')
+                r = _nan_max(r, floor_c / theta)
+            rr[u, t] = r
+            sat[u, t] = -math.expm1(-(theta * r))
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy", nogil=True)
+def run(
+    logit_prevalence,  # (S, K, T)
+    other_rates,  # (S, K, T, C2)
+    amplitude,  # (S, K)
+    efficiency,  # (S,)
+    fp_complement,  # (S, K): 1 − false-positive share
+    enforcement,  # (S,) q (zeros without the component)
+    after_share,  # (S,) A_s
+    claimed,  # (K,)
+    position,  # (T,)
+    u_efficiency,  # (U,) efficiency factor e of each distinct saturation row
+    u_decay,  # (U, T) (1 − δ)^t
+    u_intensity,  # (U, T) intensity before the min-saturation floor
+    u_floor,  # (U,) −log(1 − σ), NaN without the floor
+    rid,  # (N, K) int64: distinct row of each scenario × category
+    r_category,  # (R,) int64: the row's category
+    r_uid,  # (R,) int64: the row's saturation row
+    r_listings,  # (R, T) listings under the levers
+    r_total,  # (R,) their sum
+    r_hours_total,  # (R,) review hours when there is no floor
+    r_floor,  # (R,) bool: minimum-saturation floor
+    r_hidden_on,  # (R,) bool: the scenario sets the hidden-share lever (in any category)
+    r_hidden_factor,  # (R,)
+    r_hidden_add,  # (R,)
+    r_prevalence_on,  # (R,) bool: odds or trend set for this category
+    r_log_odds,  # (R,)
+    r_trend,  # (R,)
+    r_enforcement_on,  # (R,) bool
+    r_enforcement_new,  # (R,)
+    slots,  # (8,) int64: output slot of each outcome, −1 = not wanted
+    out,  # (n_slots, N, S, K)
+    n_chunks,  # number of blocks of draws run in parallel
+):
+    s_len, k_len, t_len = logit_prevalence.shape
+    n_len, k_len = rid.shape
+    r_len = r_category.shape[0]
+    u_len = u_efficiency.shape[0]
+    for chunk in numba.prange(n_chunks):
+        pi0 = np.empty((k_len, t_len))
+        keep = np.empty((k_len, t_len))
+        seen = np.empty((k_len, t_len))
+        sat = np.empty((u_len, t_len))
+        rr = np.empty((u_len, t_len))
+        rates = np.empty(other_rates.shape[3])
+        values = np.empty((r_len, OUTCOME_SLOTS))  # outcomes of each distinct row
+        # Per period: illegal, undetected, actioned, detected listings and review hours.
+        pi_t = np.empty(t_len)
+        ill_t = np.empty(t_len)
+        und_t = np.empty(t_len)
+        act_t = np.empty(t_len)
+        det_t = np.empty(t_len)
+        hrs_t = np.empty(t_len)
+        for s in range(chunk * s_len // n_chunks, (chunk + 1) * s_len // n_chunks):
+            _draw_cells(s, logit_prevalence, other_rates, pi0, keep, seen, rates)
+            _saturation_rows(efficiency[s], u_efficiency, u_decay, u_intensity, u_floor, sat, rr)
+            q = enforcement[s]
+            a_s = after_share[s]
+            for row in range(r_len):
+                k = r_category[row]
+                removed = 0.0
+                if r_enforcement_on[row]:
+                    removed = (r_enforcement_new[row] - q) * a_s / (1.0 - q * a_s)
+                amp = amplitude[s, k]
+                if r_hidden_on[row]:
+                    hidden = 1.0 - _nan_min(amp, 1.0)
+                    new = hidden * r_hidden_factor[row] + r_hidden_add[row]
+                    new = _nan_min(_nan_max(new, 0.0), 1.0)
+                    amp = amp * (1.0 - new) / (1.0 - hidden)
+                u = r_uid[row]
+                den = fp_complement[s, k]
+                if r_prevalence_on[row]:
+                    lo, tau = r_log_odds[row], r_trend[row]
+                    for t in range(t_len):
+                        logit = logit_prevalence[s, k, t] + lo
+                        pi_t[t] = 1.0 / (1.0 + math.exp(-(logit + tau * position[t])))
+                else:  # log 1 + 0 · position adds exactly zero
+                    for t in range(t_len):
+                        pi_t[t] = pi0[k, t]
+                if r_enforcement_on[row]:
+                    for t in range(t_len):
+                        pi_t[t] = pi_t[t] * (1.0 - removed) / (1.0 - pi_t[t] * removed)
+                for t in range(t_len):
+                    d = _nan_min(amp * sat[u, t], MAX_RATE)
+                    m = r_listings[row, t]
+                    ill = m * pi_t[t]
+                    ill_t[t] = ill
+                    und_t[t] = ill * ((1.0 - d) * keep[k, t])
+                    act_t[t] = d + seen[k, t]
+                    det_t[t] = m * d
+                if den != 1.0:  # x / 1 is x
+                    for t in range(t_len):
+                        act_t[t] = act_t[t] / den
+                for t in range(t_len):
+                    act_t[t] = ill_t[t] * act_t[t]
+                if r_floor[row]:
+                    for t in range(t_len):
+                        hrs_t[t] = rr[u, t] * r_listings[row, t] / 1000.0
+                tot = r_total[row]
+                illegal = _pairwise_sum(ill_t, 0, t_len)
+                prevalence = illegal / tot
+                share = _pairwise_sum(act_t, 0, t_len) / tot
+                hours = r_hours_total[row]
+                if r_floor[row]:
+                    hours = _pairwise_sum(hrs_t, 0, t_len)
+                values[row, 0] = prevalence
+                values[row, 1] = share
+                values[row, 2] = prevalence / share
+                values[row, 3] = prevalence / claimed[k]
+                values[row, 4] = illegal
+                values[row, 5] = _pairwise_sum(und_t, 0, t_len)
+                values[row, 6] = _pairwise_sum(det_t, 0, t_len) / tot
+                values[row, 7] = hours
+            for n in range(n_len):
+                for k in range(k_len):
+                    row = rid[n, k]
+                    for j in range(OUTCOME_SLOTS):
+                        slot = slots[j]
+                        if slot >= 0:
+                            out[slot, n, s, k] = values[row, j]
+
+
+# ---------------------------------------------------------------- levers resolved into arrays
+
+
+def _lever_values(state: PosteriorState, levers: Levers) -> dict:
+    """One scenario's lever-dependent (K, T) and (K,) quantities, as :func:`_cells_reference`.
+
+    Same expressions and the same order of validation (so the same first error) as the reference.
+    """
+    cats = state.categories
+    listings = state.listings * levers.per_category("listings_factor", cats)[:, None]
+    share_of_period = listings / listings.sum(axis=1, keepdims=True)
+    hours = (
+        state.review_hours * levers.per_category("review_hours_factor", cats)[:, None]
+        + levers.per_category("review_hours_add", cats)[:, None] * share_of_period
+    )
+    hours = np.maximum(hours, 0.0)
+    intensity = np.maximum(hours / listings * 1000.0, INTENSITY_FLOOR)  # (K, T)
+    decay = (1.0 - levers.efficiency_decay) ** np.arange(listings.shape[1])
+    floor = None
+    if levers.min_saturation is not None:  # saturation_intensity = floor / θ'
+        floor = float(-np.log1p(-levers.min_saturation))
+    factor = levers.per_category("hidden_share_factor", cats)
+    add = levers.per_category("hidden_share_add", cats)
+    odds = levers.per_category("prevalence_odds", cats)
+    trend = levers.per_category("prevalence_trend", cats)
+    if levers.enforcement is not None and not state.has_offenders:
+        raise ValueError(
+            "the enforcement lever needs the repeat-offender component (traders.csv and a "
+            "[policy] in the submission)"
+        )
+    return {
+        "listings": listings,
+        "hours": hours,
+        "intensity": intensity,
+        "decay": decay,
+        "floor": floor,
+        "hidden_on": bool(np.any(factor != 1.0) or np.any(add != 0.0)),
+        "hidden_factor": factor,
+        "hidden_add": add,
+        "prevalence_odds": odds,
+        "prevalence_trend": trend,
+    }
+
+
+def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.ndarray]:
+    """Every scenario's levers as the kernel's arrays, computed as :func:`_cells_reference` does.
+
+    The per-scenario (K, T) quantities (listings, hours, intensity, efficiency decay) use the
+    reference's own NumPy expressions, so the kernel sees bit-identical inputs.
+    """
+    k_len, t_len = state.listings.shape
+    n_len = len(levers_list)
+    listings_all = np.empty((n_len, k_len, t_len))
+    total = np.empty((n_len, k_len))
+    hours_total = np.empty((n_len, k_len))
+    has_floor = np.zeros(n_len, dtype=bool)
+    hidden_on = np.zeros(n_len, dtype=bool)
+    hidden_factor = np.ones((n_len, k_len))
+    hidden_add = np.zeros((n_len, k_len))
+    prevalence_on = np.zeros((n_len, k_len), dtype=bool)
+    log_odds = np.zeros((n_len, k_len))
+    trend = np.zeros((n_len, k_len))
+    enforcement_on = np.zeros(n_len, dtype=bool)
+    enforcement_new = np.zeros(n_len)
+    uid = np.empty((n_len, k_len), dtype=np.int64)
+    rows: dict[tuple, int] = {}
+    u_efficiency: list[float] = []
+    u_decay: list[np.ndarray] = []
+    u_intensity: list[np.ndarray] = []
+    u_floor: list[float] = []
+    for i, levers in enumerate(levers_list):
+        try:
+            v = _lever_values(state, levers)
+        except ValueError as err:
+            raise _LeverError(i) from err
+        listings, hours, intensity = v["listings"], v["hours"], v["intensity"]
+        has_floor[i] = v["floor"] is not None
+        if v["hidden_on"]:
+            hidden_on[i], hidden_factor[i], hidden_add[i] = (
+                True,
+                v["hidden_factor"],
+                v["hidden_add"],
+            )
+        odds, tau = v["prevalence_odds"], v["prevalence_trend"]
+        prevalence_on[i] = (odds != 1.0) | (tau != 0.0)  # log 1 + 0 · position adds exactly 0
+        log_odds[i], trend[i] = np.log(odds), tau
+        if levers.enforcement is not None:
+            enforcement_on[i], enforcement_new[i] = True, levers.enforcement
+        listings_all[i] = listings
+        total[i] = listings.sum(axis=-1)
+        hours_total[i] = hours.sum(axis=-1)
+        theta_key = (float(levers.efficiency_factor), float(levers.efficiency_decay), v["floor"])
+        for k in range(k_len):
+            key = (*theta_key, intensity[k].tobytes())
+            if key not in rows:
+                rows[key] = len(rows)
+                u_efficiency.append(float(levers.efficiency_factor))
+                u_decay.append(v["decay"])
+                u_intensity.append(intensity[k])
+                u_floor.append(np.nan if v["floor"] is None else v["floor"])
+            uid[i, k] = rows[key]
+    u_len = len(rows)
+    # Distinct scenario × category rows: a category no scenario lever touches is computed once.
+    row_of: dict[bytes, int] = {}
+    rid = np.empty((n_len, k_len), dtype=np.int64)
+    first: list[tuple[int, int]] = []
+    for i in range(n_len):
+        for k in range(k_len):
+            scalars = np.array(
+                [
+                    k,
+                    uid[i, k],
+                    hours_total[i, k],
+                    hidden_on[i],
+                    hidden_factor[i, k] if hidden_on[i] else 1.0,
+                    hidden_add[i, k] if hidden_on[i] else 0.0,
+                    prevalence_on[i, k],
+                    log_odds[i, k] if prevalence_on[i, k] else 0.0,
+                    trend[i, k] if prevalence_on[i, k] else 0.0,
+                    enforcement_on[i],
+                    enforcement_new[i] if enforcement_on[i] else 0.0,
+                ],
+                dtype=float,
+            )
+            key = scalars.tobytes() + listings_all[i, k].tobytes()
+            if key not in row_of:
+                row_of[key] = len(first)
+                first.append((i, k))
+            rid[i, k] = row_of[key]
+    n_idx = np.array([i for i, _ in first], dtype=np.int64)
+    k_idx = np.array([k for _, k in first], dtype=np.int64)
+    return {
+        "position": _period_position(t_len).astype(float),
+        "u_efficiency": np.array(u_efficiency, dtype=float).reshape(u_len),
+        "u_decay": np.array(u_decay, dtype=float).reshape(u_len, t_len),
+        "u_intensity": np.array(u_intensity, dtype=float).reshape(u_len, t_len),
+        "u_floor": np.array(u_floor, dtype=float).reshape(u_len),
+        "rid": rid,
+        "r_category": k_idx,
+        "r_uid": uid[n_idx, k_idx],
+        "r_listings": listings_all[n_idx, k_idx],
+        "r_total": total[n_idx, k_idx],
+        "r_hours_total": hours_total[n_idx, k_idx],
+        "r_floor": has_floor[n_idx],
+        "r_hidden_on": hidden_on[n_idx],
+        "r_hidden_factor": hidden_factor[n_idx, k_idx],
+        "r_hidden_add": hidden_add[n_idx, k_idx],
+        "r_prevalence_on": prevalence_on[n_idx, k_idx],
+        "r_log_odds": log_odds[n_idx, k_idx],
+        "r_trend": trend[n_idx, k_idx],
+        "r_enforcement_on": enforcement_on[n_idx],
+        "r_enforcement_new": enforcement_new[n_idx],
+    }
+
+
+def _kernel_array(state: PosteriorState, name: str, shape: tuple[int, ...], values=None):
+    """A state field as a writeable, C-contiguous float64 array (one compiled signature)."""
+    arr = np.ascontiguousarray(getattr(state, name) if values is None else values, dtype=float)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    if arr.shape != shape:
+        raise ValueError(f"PosteriorState.{name}: expected shape {shape}, got {arr.shape}")
+    return arr
+
+
+def _state_arrays(state: PosteriorState) -> dict[str, np.ndarray]:
+    """The state's lever-independent arrays, checked and laid out for the kernel."""
+    s_len, (k_len, t_len) = state.n_draws, state.listings.shape
+    other = np.asarray(state.other_rates)
+    c2 = other.shape[-1] if other.ndim == 4 else -1
+    fp = 1.0 - np.asarray(state.false_positive_share, dtype=float)
+    offenders = {}
+    for key, name in (("enforcement", "enforcement"), ("after_share", "after_threshold_share")):
+        if getattr(state, name) is None:
+            offenders[key] = np.zeros(s_len)
+        else:
+            offenders[key] = _kernel_array(state, name, (s_len,))
+    return {
+        "logit_prevalence": _kernel_array(state, "logit_prevalence", (s_len, k_len, t_len)),
+        "other_rates": _kernel_array(state, "other_rates", (s_len, k_len, t_len, c2), other),
+        "amplitude": _kernel_array(state, "amplitude", (s_len, k_len)),
+        "efficiency": _kernel_array(state, "efficiency", (s_len,)),
+        "fp_complement": _kernel_array(state, "false_positive_share", (s_len, k_len), fp),
+        **offenders,
+        "claimed": _kernel_array(state, "claimed_prevalence", (k_len,)),
+    }
+
+
+def _chunks(n_draws: int) -> int:
+    """Blocks of draws for the kernel's parallel loop (a few per thread, for load balance)."""
+    return max(1, min(n_draws, 4 * numba.get_num_threads()))
+
+
+def evaluate_batch(
+    state: PosteriorState, levers_list: list[Levers], outcomes: list[str]
+) -> dict[str, np.ndarray]:
+    """``outcomes`` of every scenario, each of shape (N, S, K); see ``evaluate_many``."""
+    s_len, k_len = state.n_draws, len(state.categories)
+    if state.listings.shape[1] > PAIRWISE_BLOCK or len(state.channels) > PAIRWISE_BLOCK:
+        return _evaluate_with_reference(state, levers_list, outcomes)
+    batch = _resolve(state, levers_list)
+    arrays = _state_arrays(state)
+    slots = np.array([outcomes.index(o) if o in outcomes else -1 for o in OUTCOMES], dtype=np.int64)
+    out = np.empty((len(outcomes), len(levers_list), s_len, k_len))
+    if len(levers_list) and s_len:
+        run(**arrays, **batch, slots=slots, out=out, n_chunks=_chunks(s_len))
+    return dict(zip(outcomes, out, strict=True))
