@@ -21,7 +21,9 @@ from risklab._cli_errors import (  # the exit codes are part of this module's in
     run_guarded,
 )
 from risklab._version import __version__
+from risklab.design_cli import add_plan_audit_parser, run_plan_audit
 from risklab.ingest_cli import add_ingest_parser, run_ingest
+from risklab.stress_cli import add_stress_parser, run_stress
 
 #: Sampler settings of ``risklab demo`` (enough for the convergence gate on the bundled data).
 DEMO_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4}
@@ -75,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--evidence", default=None, help="regulator evidence directory or .zip")
 
     assess = sub.add_parser("assess", help="fit the model and assess a submission")
+    assess.add_argument(
+        "--scenarios", default=None, help="stress scenarios (TOML) to add to the report"
+    )
+    assess.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="add prior power-scaling sensitivity to the report (slower)",
+    )
     assess.add_argument("path")
     assess.add_argument("--evidence", default=None, help="regulator evidence directory or .zip")
     _add_fit_options(assess, draws=1000, tune=1000, chains=4)
@@ -89,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--force", action="store_true")
     add_ingest_parser(sub)
+    add_plan_audit_parser(sub)
+    add_stress_parser(sub)
     return parser
 
 
@@ -98,15 +110,16 @@ def _load(path: str, evidence: str | None):
     return load_submission(path, evidence=evidence)
 
 
-def _run_assessment(submission, args) -> int:
-    from risklab.assess import assess
-    from risklab.models import PlatformRiskModel, SamplerConfig
-    from risklab.outputs import check_writable, write_assessment
+def fit_from_args(submission, args, *, seed: int | None = None):
+    """Build and fit the platform model of ``submission`` with the sampler options in ``args``.
 
-    out = Path(args.out)
-    check_writable(out, force=args.force)
-    if not 0 < args.prob < 1:
-        raise UsageError(f"--prob must be between 0 and 1, got {args.prob}")
+    Shared by every sub-command that fits (``assess``, ``demo``, ``stress``, ``plan-audit``);
+    invalid sampler options raise :class:`UsageError` (exit code 2) before anything runs.
+    """
+    import warnings
+
+    from risklab.models import PlatformRiskModel, SamplerConfig
+
     try:
         config = SamplerConfig(
             draws=args.draws,
@@ -128,14 +141,48 @@ def _run_assessment(submission, args) -> int:
         f"{config.tune} warm-up, {config.sampler}) ..."
     )
     start = time.perf_counter()
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(random_seed=args.seed)
+        model.fit(random_seed=args.seed if seed is None else seed)
     _say(f"sampled in {time.perf_counter() - start:.0f} s; {model.convergence.summary()}")
+    return model
+
+
+def _run_assessment(submission, args) -> int:
+    from risklab.assess import assess
+    from risklab.outputs import check_writable, write_assessment
+    from risklab.report.analyses import analysis_sections
+
+    out = Path(args.out)
+    check_writable(out, force=args.force)
+    if not 0 < args.prob < 1:
+        raise UsageError(f"--prob must be between 0 and 1, got {args.prob}")
+    scenarios = None
+    if getattr(args, "scenarios", None):
+        from risklab.scenarios import load_scenarios, validate_scenarios
+
+        scenarios = load_scenarios(args.scenarios)  # checked before the fit
+    model = fit_from_args(submission, args)
     findings = assess(model, prob=args.prob)
-    written = write_assessment(model, findings, out, force=args.force)
+    stress = sensitivity = None
+    if scenarios is not None:
+        from risklab.scenarios import stress_test
+
+        has_offenders = any(c.name == "offenders" for c in model.components)
+        validate_scenarios(
+            scenarios,
+            categories=submission.categories,
+            enforcement_available=has_offenders,
+            source=str(args.scenarios),
+        )
+        stress = stress_test(model, scenarios, prob=args.prob, keep_draws=False)
+    if getattr(args, "sensitivity", False):
+        from risklab.sensitivity import prior_sensitivity
+
+        _say("prior sensitivity (power-scaling) ...")
+        sensitivity = prior_sensitivity(model)
+    extra = analysis_sections(model, stress=stress, sensitivity=sensitivity, prob=args.prob)
+    written = write_assessment(model, findings, out, force=args.force, extra_sections=extra)
     for warning in findings.warnings:
         _say("WARNING: " + warning)
     _say("wrote " + ", ".join(str(p) for p in written))
@@ -195,12 +242,16 @@ def main(argv: list[str] | None = None) -> int:
         "assess": _cmd_assess,
         "simulate": _cmd_simulate,
         "ingest": run_ingest,
+        "plan-audit": run_plan_audit,
+        "stress": run_stress,
     }[args.command]
+    from risklab.scenarios import ScenarioError
+
     return run_guarded(
         handler,
         args,
         say=_say,
-        invalid=(UsageError, FileExistsError),
+        invalid=(UsageError, FileExistsError, ScenarioError),
         interrupted="interrupted; the output directory was left as it was",
     )
 

@@ -2,7 +2,9 @@
 
 Everything is written into a staging directory first and then moved into place file by file
 with atomic renames, so a failure or interruption leaves the output directory as it was, and
-nothing is overwritten without ``force``.
+nothing is overwritten without ``force``. The report's figures are written as PNG files beside
+``report.md`` (which references them) and are embedded in ``report.html`` (which needs nothing
+else).
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import xarray as xr
 
 from risklab._atomic import publish_directory
 from risklab.assess import Findings
 from risklab.models.base import RiskModel
-from risklab.plotting import plot_enforcement, plot_prevalence_vs_claimed
-from risklab.report import build_content, render_html, render_markdown
+from risklab.report import Report, Section, build_report, render_html, render_markdown
+from risklab.report.content import ALWAYS_FIGURES, OPTIONAL_FIGURES
 
 __all__ = ["OPTIONAL_OUTPUT_FILES", "OUTPUT_FILES", "check_writable", "write_assessment"]
 
@@ -28,11 +31,11 @@ OUTPUT_FILES = (
     "posterior.nc",
     "report.md",
     "report.html",
-    "prevalence_vs_claimed.png",
+    *ALWAYS_FIGURES,
 )
 #: Files written only when the data support them (``enforcement.png``: traders.csv and a
 #: ``[policy]``). With ``force``, a stale optional file from an earlier run is removed.
-OPTIONAL_OUTPUT_FILES = ("enforcement.png",)
+OPTIONAL_OUTPUT_FILES = OPTIONAL_FIGURES
 
 
 def check_writable(out: str | os.PathLike, *, force: bool) -> None:
@@ -48,7 +51,14 @@ def check_writable(out: str | os.PathLike, *, force: bool) -> None:
 
 
 def write_assessment(
-    fitted: RiskModel, findings: Findings, out: str | os.PathLike, *, force: bool = False
+    fitted: RiskModel,
+    findings: Findings,
+    out: str | os.PathLike,
+    *,
+    force: bool = False,
+    extra_sections: Iterable[Section] = (),
+    prior: xr.DataTree | xr.Dataset | None = None,
+    report: Report | None = None,
 ) -> list[Path]:
     """Write all outputs of an assessment into ``out``.
 
@@ -62,6 +72,15 @@ def write_assessment(
         Output directory (created if needed).
     force : bool
         Replace existing output files.
+    extra_sections : iterable of Section
+        Further report sections (attribution, scenarios, prior sensitivity, ...); their figures
+        are written as PNG files too. See :mod:`risklab.report.content`.
+    prior : DataTree or Dataset, optional
+        Prior draws for the report's prior-vs-posterior comparison (default: drawn from the
+        fitted model, seeded from the fit's seed).
+    report : Report, optional
+        A report already built by :func:`risklab.report.build_report` from these findings;
+        ``extra_sections`` and ``prior`` are then not used.
 
     Returns
     -------
@@ -75,24 +94,15 @@ def write_assessment(
     try:
         findings.to_csv(staging / "findings.csv")
         fitted.save(staging / "posterior.nc")
-        ax = plot_prevalence_vs_claimed(
-            findings, thresholds=tuple(fitted.submission.scale.thresholds)
-        )
-        ax.figure.savefig(
-            staging / "prevalence_vs_claimed.png", dpi=120, metadata={"Software": None}
-        )
-        plt.close(ax.figure)
-        figures = {"Posterior prevalence against the platform's claim": "prevalence_vs_claimed.png"}
-        if "enforcement" in findings.draws:
-            ax = plot_enforcement(findings)
-            ax.figure.savefig(staging / "enforcement.png", dpi=120, metadata={"Software": None})
-            plt.close(ax.figure)
-            figures["Repeat-offender policy: enforcement probability against the claim"] = (
-                "enforcement.png"
-            )
-        content = build_content(findings, fitted, figures)
-        (staging / "report.md").write_text(render_markdown(content), encoding="utf-8")
-        (staging / "report.html").write_text(render_html(content, staging), encoding="utf-8")
+        if report is None:
+            report = build_report(findings, fitted, extra_sections=extra_sections, prior=prior)
+        reserved = {"findings.csv", "posterior.nc", "report.md", "report.html"}
+        for figure in report.figures:
+            if figure.name in reserved:
+                raise ValueError(f"figure name {figure.name!r} is reserved")
+            (staging / figure.name).write_bytes(figure.png)
+        (staging / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        (staging / "report.html").write_text(render_html(report), encoding="utf-8")
         written = publish_directory(staging, out, force=force)
         for name in OPTIONAL_OUTPUT_FILES:
             stale = out / name

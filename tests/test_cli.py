@@ -44,7 +44,8 @@ def test_assess_writes_outputs_and_flags_unconverged(submission_dirs, tmp_path, 
     out = tmp_path / "out"
     code = cli.main(["assess", str(sub), "--evidence", str(evidence), "--out", str(out), *FAST])
     assert code == cli.EXIT_UNCONVERGED  # mocked draws cannot pass the convergence gate
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    # The CLI report always carries the attribution section (risklab.report.analyses).
+    assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "attribution.png"))
     table = pd.read_csv(out / "findings.csv")
     assert tuple(table.columns[: len(FINDINGS_COLUMNS)]) == FINDINGS_COLUMNS
     assert not table["converged"].any()

@@ -1,116 +1,111 @@
-"""Render :class:`ReportContent` as Markdown or as one self-contained HTML file."""
+"""Render a :class:`~risklab.report.content.Report` as Markdown or as one self-contained HTML file.
+
+The HTML file needs nothing else to be read: figures are embedded as base64 PNG ``data:`` URIs,
+the style sheet is inline, and it references no external resource (no ``http(s)://`` anywhere;
+the only links are ``#anchors`` of the table of contents). It prints cleanly (the table of
+contents is hidden, figures and tables are not split across pages). Every figure has alt text;
+every table has header cells. The Markdown twin references the figures as PNG files beside it.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
-from pathlib import Path
 
-import pandas as pd
-
-from risklab.report.content import ReportContent
+from risklab.report.content import Report
+from risklab.report.markdown import markdown_to_html
 
 __all__ = ["render_html", "render_markdown"]
 
-_SUMMARY_COLUMNS = {
-    "category": "category",
-    "claimed_band": "claimed band",
-    "most_likely_band": "most likely band",
-    "p_band_above_claimed": "P(band above claim)",
-    "claimed_prevalence": "claimed",
-    "prevalence_median": "true (median)",
-    "prevalence_low": "low",
-    "prevalence_high": "high",
-    "underestimation_median": "U (median)",
-    "p_underestimated": "P(U > 1)",
-    "identified_by": "identified by",
-    "converged": "converged",
-}
+_UNCONVERGED = "UNCONVERGED"
 
 
-def _summary(table: pd.DataFrame) -> pd.DataFrame:
-    out = table[list(_SUMMARY_COLUMNS)].rename(columns=_SUMMARY_COLUMNS).copy()
-    for col in ("claimed", "true (median)", "low", "high"):
-        out[col] = out[col].map(lambda x: f"{100 * x:.3f}%")
-    for col in ("P(band above claim)", "P(U > 1)"):
-        out[col] = out[col].map(lambda x: f"{x:.2f}")
-    out["U (median)"] = out["U (median)"].map(lambda x: f"{x:.2f}")
-    return out
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = [
-        "| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *rows])
-
-
-def render_markdown(content: ReportContent) -> str:
-    """The report as Markdown (figures referenced as PNG files beside it)."""
-    parts = [f"# {content.title}", ""]
-    if content.warnings:
-        parts += (
-            ["## Warnings", ""]
-            + [f"- **{w}**" if w.startswith("UNCONVERGED") else f"- {w}" for w in content.warnings]
-            + [""]
-        )
-    parts += ["## Headline findings", ""] + [f"- {line}" for line in content.headline] + [""]
-    parts += ["## Findings per category", "", _md_table(_summary(content.table)), ""]
-    for caption, name in content.figures.items():
-        parts += [f"![{caption}]({name})", "", f"*{caption}*", ""]
-    parts += ["## Diagnostics", "", content.convergence, ""]
-    parts += ["## Priors", ""] + [f"- `{k}`: `{v}`" for k, v in content.priors.items()] + [""]
-    parts += ["## Provenance", ""] + [f"- {k}: `{v}`" for k, v in content.provenance.items()]
-    return "\n".join(parts) + "\n"
-
-
-def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def render_markdown(report: Report) -> str:
+    """The report as Markdown; figures are referenced as the PNG files named in the report."""
+    parts = [f"# {report.title}", ""]
+    if report.warnings:
+        parts += ["## Warnings", ""]
+        parts += [f"- **{w}**" if w.startswith(_UNCONVERGED) else f"- {w}" for w in report.warnings]
+        parts.append("")
+    for section in report.sections:
+        parts += [f"## {section.title}", ""]
+        if section.body:
+            parts += [section.body.rstrip(), ""]
+        for fig in section.figures:
+            alt = fig.alt.replace("[", "(").replace("]", ")").replace("\n", " ")
+            parts += [f"![{alt}]({fig.name})", "", f"*{fig.caption}*", ""]
+    return "\n".join(parts).rstrip() + "\n"
 
 
 _CSS = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:4px 8px}
-th{background:#f2f2f2}.warning{background:#fff3cd;border-left:4px solid #e0a800;padding:.5em 1em}
-.unconverged{background:#f8d7da;border-left:4px solid #c82333;padding:.5em 1em;font-weight:bold}
-img{max-width:100%}code{font-size:0.85em}
+:root{--ink:#1f2328;--muted:#57606a;--rule:#d0d7de;--head:#f3f5f7}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+ line-height:1.5;max-width:1180px;margin:2em auto;padding:0 1.2em;color:var(--ink);font-size:15px}
+h1{font-size:1.7em;margin-bottom:.2em}h2{font-size:1.3em;margin-top:2em;
+ border-bottom:1px solid var(--rule);padding-bottom:.2em}h3{font-size:1.05em}
+.meta{color:var(--muted);margin-top:0}
+nav.toc{background:var(--head);border:1px solid var(--rule);padding:.6em 1em;font-size:.9em}
+nav.toc ol{margin:.2em 0;padding-left:1.4em;columns:2}
+nav.toc a{color:#0550ae;text-decoration:none}
+.table-wrap{overflow-x:auto;margin:.8em 0}
+table{border-collapse:collapse;font-size:.84em}
+td,th{border:1px solid var(--rule);padding:4px 8px;text-align:left;vertical-align:top}
+thead th{background:var(--head)}tbody th{font-weight:600;background:#fafbfc}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.warning{background:#fff8e1;border-left:5px solid #d4a017;padding:.5em 1em;margin:.6em 0}
+.unconverged{background:#fde7e9;border:2px solid #c82333;border-left-width:8px;padding:.7em 1em;
+ margin:.8em 0;font-weight:600;color:#6e0e16}
+figure{margin:1.2em 0;text-align:center}figure img{max-width:100%;height:auto;
+ border:1px solid #eee}figcaption{color:var(--muted);font-size:.88em;margin-top:.3em}
+pre{background:#f6f8fa;border:1px solid var(--rule);padding:.8em;overflow-x:auto;
+ font-size:.78em;line-height:1.35;max-height:40em}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
+@media print{body{max-width:none;margin:0;font-size:11pt}nav.toc{display:none}
+ figure,table,pre,.unconverged{break-inside:avoid}h2{break-after:avoid}
+ pre{max-height:none;white-space:pre-wrap}.table-wrap{overflow:visible}}
 """
 
 
-def render_html(content: ReportContent, figure_dir: Path) -> str:
-    """The report as one HTML file with figures embedded (no network needed to view it)."""
+def _figure_html(fig) -> str:
+    data = base64.b64encode(fig.png).decode("ascii")
+    esc = html.escape
+    return (
+        f"<figure id='fig-{esc(fig.name.removesuffix('.png'))}'>"
+        f'<img alt="{esc(fig.alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{esc(fig.caption)}</figcaption></figure>"
+    )
+
+
+def render_html(report: Report) -> str:
+    """The report as one self-contained HTML document (see the module docstring)."""
     esc = html.escape
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{esc(content.title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{esc(content.title)}</h1>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{esc(report.title)}</title><style>{_CSS}</style></head><body>",
+        "<header>",
+        f"<h1>{esc(report.title)}</h1>",
     ]
-    for warning in content.warnings:
-        cls = "unconverged" if warning.startswith("UNCONVERGED") else "warning"
-        parts.append(f"<p class='{cls}'>{esc(warning)}</p>")
-    parts.append("<h2>Headline findings</h2><ul>")
-    parts += [f"<li>{esc(line)}</li>" for line in content.headline]
-    parts.append("</ul><h2>Findings per category</h2>")
-    parts.append(_html_table(_summary(content.table)))
-    for caption, name in content.figures.items():
-        data = base64.b64encode((figure_dir / name).read_bytes()).decode("ascii")
-        parts.append(
-            f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{esc(caption)}</figcaption></figure>"
-        )
-    parts.append(f"<h2>Diagnostics</h2><p>{esc(content.convergence)}</p><h2>Priors</h2><ul>")
-    parts += [
-        f"<li><code>{esc(k)}</code>: <code>{esc(v)}</code></li>" for k, v in content.priors.items()
-    ]
-    parts.append("</ul><h2>Provenance</h2><ul>")
-    parts += [f"<li>{esc(k)}: <code>{esc(v)}</code></li>" for k, v in content.provenance.items()]
-    parts.append("</ul></body></html>")
+    for warning in report.warnings:
+        if warning.startswith(_UNCONVERGED):
+            parts.append(f"<div class='unconverged' role='alert'>{esc(warning)}</div>")
+    others = [w for w in report.warnings if not w.startswith(_UNCONVERGED)]
+    parts.append("</header><nav class='toc' aria-label='Contents'><strong>Contents</strong><ol>")
+    if others:
+        parts.append("<li><a href='#warnings'>Caveats</a></li>")
+    parts += [f"<li><a href='#{esc(s.key)}'>{esc(s.title)}</a></li>" for s in report.sections]
+    parts.append("</ol></nav><main>")
+    if others:
+        parts.append("<section id='warnings'><h2>Caveats</h2>")
+        parts += [f"<div class='warning'>{esc(w)}</div>" for w in others]
+        parts.append("</section>")
+    for section in report.sections:
+        parts.append(f"<section id='{esc(section.key)}'><h2>{esc(section.title)}</h2>")
+        if section.body:
+            parts.append(markdown_to_html(section.body))
+        parts += [_figure_html(fig) for fig in section.figures]
+        parts.append("</section>")
+    parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
