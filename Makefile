@@ -31,6 +31,12 @@ $(VENV)/.installed-test: pyproject.toml | check-python
 	$(PY) -m pip install --quiet -e '.[test,ingest,distributed]'
 	touch $@ $(VENV)/.installed-base
 
+$(VENV)/.installed-docs: pyproject.toml | check-python
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $@ $(VENV)/.installed-base
+
 demo: $(VENV)/.installed-base
 	$(VENV)/bin/risklab demo --out $(OUT) --force
 
@@ -45,8 +51,17 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check risklab tests examples benchmarks
 	$(VENV)/bin/ruff format --check risklab tests examples benchmarks
 
+# The documentation site (docs/_build/html/index.html); warnings are errors, as in the test suite.
+docs: $(VENV)/.installed-docs
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# The benchmark suite (benchmarks/README.md): about 25 minutes on a quiet 2-core machine.
+# `make bench BENCH_ARGS=--quick` for a tiny run; the optional JAX samplers are installed first
+# (the suite skips what is missing, and the Stan peer when rstan is not installed).
 bench: $(VENV)/.installed-test
-	$(PY) benchmarks/run.py
+	@$(PY) -c "import numpyro, blackjax" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]' \
+		|| echo "bench: optional samplers (numpyro, blackjax) not installed; the suite skips them"
+	$(PY) -m benchmarks.suite $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
