@@ -51,7 +51,9 @@ class PlatformRiskModel(RiskModel):
     model_type = "PlatformRiskModel"
     #: "2": repeat offenders (trader table, enforcement, non-enforcement share) added.
     #: "3": channel overlaps (MSE) and complaint reversals (false-positive share) added.
-    model_version = "3"
+    #: "4": partially centred cells, category levels and detection levels (free variables
+    #: ``*_centred`` / ``*_offset``; same model, different sampler geometry).
+    model_version = "4"
 
     @classmethod
     def default_components(cls) -> list[Component]:
