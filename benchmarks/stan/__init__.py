@@ -1,0 +1,1 @@
+"""The Stan peer of the flagship benchmark (platform.stan, run with rstan)."""
