@@ -11,7 +11,7 @@ PYTHON_BOOT := $(shell for c in python3 python3.13 python3.12; do \
 	if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
 		echo $$c; break; fi; done)
 
-.PHONY: demo test test-fast lint bench docs clean check-python
+.PHONY: demo test test-all test-fast lint bench docs clean check-python
 
 check-python:
 	@if [ -z "$(PYTHON_BOOT)" ]; then \
@@ -41,6 +41,12 @@ demo: $(VENV)/.installed-base
 	$(VENV)/bin/risklab demo --out $(OUT) --force
 
 test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check risklab tests examples benchmarks
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not extended"
+
+# Everything, including the long real-MCMC cross-checks (refits after a simulated audit,
+# prior-set refits, Dask against serial on a real fit, examples run for real): ~10 minutes more.
+test-all: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check risklab tests examples benchmarks
 	$(PY) -m pytest -n 2 --dist loadgroup
 

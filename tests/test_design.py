@@ -309,6 +309,7 @@ def test_csv_and_figure(beta_fit, tmp_path):
 
 # ------------------------------------------------------------------------ refit check
 @pytest.mark.slow
+@pytest.mark.extended
 def test_predictions_agree_with_a_refit_after_the_audit():
     """Fit, predict P(U > 1) after a simulated audit two ways, append the audit, refit, compare.
 

@@ -164,6 +164,7 @@ def test_example_runs_with_mocked_sampling(script: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_quickstart_runs_for_real(tmp_path: Path):
     proc = _run([str(ROOT / "examples" / "quickstart.py")], cwd=tmp_path, timeout=1800)
     assert proc.returncode == 0, _failure(proc)

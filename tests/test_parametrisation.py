@@ -56,7 +56,7 @@ def test_rule_compares_information_with_prior_precision():
 
 
 def test_data_poor_submissions_are_sampled_non_centred():
-    rich = PlatformRiskModel(small_marketplace(total_listings=2e6).to_submission()).build()
+    rich = PlatformRiskModel(small_marketplace(total_listings=2e8).to_submission()).build()
     poor = PlatformRiskModel(small_marketplace(total_listings=2e3).to_submission()).build()
     rich_free = {v.name for v in rich.free_RVs}
     assert "log_detected_rate_offset" not in rich_free

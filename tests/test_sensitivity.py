@@ -289,6 +289,7 @@ def test_prior_sensitivity_rejects_unknown_names(sensitivity_fit):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_refits_and_power_scaling_on_a_small_marketplace():
     """Real fits: the prior-driven category is the most prior-sensitive; the table is coherent."""
     sub = small_marketplace(seed=7).to_submission()

@@ -166,6 +166,7 @@ def test_results_compare_without_timings():
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_a_real_fit_is_identical_serially_and_on_dask():
     """One tiny real fit (2 chains × 300 draws) run in this process and on a Dask worker."""
     distributed = pytest.importorskip("distributed")
