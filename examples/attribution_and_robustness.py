@@ -138,8 +138,5 @@ for note in consistency.notes:
 # %%
 sensitivity = prior_sensitivity(model)
 print(
-    sensitivity.table.sort_values("prior", ascending=False)
-    .head(8)
-    .round(3)
-    .to_string(index=False)
+    sensitivity.table.sort_values("prior", ascending=False).head(8).round(3).to_string(index=False)
 )
