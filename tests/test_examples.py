@@ -170,3 +170,17 @@ def test_quickstart_runs_for_real(tmp_path: Path):
     assert proc.returncode == 0, _failure(proc)
     assert "convergence" in proc.stdout
     _check_quickstart(proc, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.extended
+@pytest.mark.parametrize(
+    "script", [p for p in EXAMPLES if p.stem != "quickstart"], ids=lambda p: p.stem
+)
+def test_example_runs_for_real(script: Path, tmp_path: Path):
+    """Every other example, really sampled with its own (small) draws: `make test-all`."""
+    proc = _run([str(script)], cwd=tmp_path, timeout=3600)
+    assert proc.returncode == 0, _failure(proc)
+    assert risklab.__version__ in proc.stdout
+    if script.stem in EXTRA_CHECKS:
+        EXTRA_CHECKS[script.stem](proc, tmp_path)
