@@ -8,7 +8,7 @@ import numpy as np
 
 from risklab.counterfactual import PosteriorState
 
-__all__ = ["as_state", "check_non_negative", "check_prob", "summarise"]
+__all__ = ["as_state", "check_non_negative", "check_prob", "state_and_convergence", "summarise"]
 
 
 def check_non_negative(name: str, value: float) -> float:
@@ -19,14 +19,21 @@ def check_non_negative(name: str, value: float) -> float:
     return value
 
 
+def state_and_convergence(fitted_or_state) -> tuple[PosteriorState, bool | None]:
+    """The posterior state of a fitted model (or the state itself) and whether the fit passed
+    the convergence gate (``None`` for a bare state or a fit without a gate report)."""
+    if isinstance(fitted_or_state, PosteriorState):
+        return fitted_or_state, None
+    convergence = getattr(fitted_or_state, "convergence", None)
+    converged = None if convergence is None else bool(convergence.passed)
+    return PosteriorState.from_fitted(fitted_or_state), converged
+
+
 def as_state(fitted_or_state) -> tuple[PosteriorState, list[str]]:
     """The posterior state of a fitted model (or the state itself) and its caveats."""
-    if isinstance(fitted_or_state, PosteriorState):
-        return fitted_or_state, []
-    state = PosteriorState.from_fitted(fitted_or_state)
+    state, converged = state_and_convergence(fitted_or_state)
     warnings = []
-    convergence = getattr(fitted_or_state, "convergence", None)
-    if convergence is not None and not convergence.passed:
+    if converged is False:
         warnings.append(
             "UNCONVERGED: the fit behind these numbers failed the convergence gate; do not "
             "present them as findings."

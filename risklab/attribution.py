@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from risklab._analysis import state_and_convergence
 from risklab.counterfactual import Levers, PosteriorState, evaluate_arrays
 from risklab.dims import CATEGORY, DEFAULT_PROB, SAMPLE_DIMS
 
@@ -243,17 +244,14 @@ def attribute(
         raise ValueError(f"prob must be in (0, 1), got {prob!r}")
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
-    if isinstance(fitted_or_state, PosteriorState):
-        state, converged = fitted_or_state, None
-    elif hasattr(fitted_or_state, "posterior") and hasattr(fitted_or_state, "submission"):
-        state = PosteriorState.from_fitted(fitted_or_state)
-        report = getattr(fitted_or_state, "convergence", None)
-        converged = None if report is None else bool(report.passed)
-    else:
+    if not isinstance(fitted_or_state, PosteriorState) and not (
+        hasattr(fitted_or_state, "posterior") and hasattr(fitted_or_state, "submission")
+    ):
         raise ValueError(
             "attribute() needs a fitted PlatformRiskModel or a PosteriorState, got "
             f"{type(fitted_or_state).__name__}"
         )
+    state, converged = state_and_convergence(fitted_or_state)
     claimed = np.asarray(state.claimed_prevalence, dtype=float)
     if not np.all(np.isfinite(claimed) & (claimed > 0)):
         bad = [c for c, p in zip(state.categories, claimed, strict=True) if not p > 0]

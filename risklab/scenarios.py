@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from risklab._analysis import state_and_convergence
 from risklab._atomic import publish_directory
 from risklab.counterfactual import OUTCOMES, Levers, PosteriorState, evaluate_many
 from risklab.dims import CATEGORY, DEFAULT_PROB, SAMPLE_DIMS, SCENARIO
@@ -499,14 +500,6 @@ def _escaped(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _state_of(fitted_or_state: Any) -> tuple[PosteriorState, bool | None]:
-    if isinstance(fitted_or_state, PosteriorState):
-        return fitted_or_state, None
-    convergence = getattr(fitted_or_state, "convergence", None)
-    converged = None if convergence is None else bool(convergence.passed)
-    return PosteriorState.from_fitted(fitted_or_state), converged
-
-
 #: Scenarios evaluated per compiled batch (bounds memory: 8 outcomes × draws × categories each).
 _BATCH = 64
 
@@ -555,7 +548,7 @@ def stress_test(
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob!r}")
-    state, converged = _state_of(fitted_or_state)
+    state, converged = state_and_convergence(fitted_or_state)
     if isinstance(scenarios, (str, os.PathLike)):
         scenarios = load_scenarios(
             scenarios, categories=state.categories, enforcement_available=state.has_offenders
