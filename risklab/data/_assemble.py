@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from risklab.data._checks import Collector, ParsedTable, check_table
-from risklab.data._crosscheck import check_claim_coverage, check_cross
+from risklab.data._crosscheck import check_claim_coverage, check_cross, check_policy_tables
 from risklab.data._csv import read_csv_bytes
 from risklab.data._dataset import build_dataset
 from risklab.data._records import Claim, Platform, Policy, Scale
@@ -113,6 +113,7 @@ def assemble(
         if table is not None:
             ev_parsed[spec.name] = check_table(table, spec, prange, col)
     check_cross(parsed, ev_parsed, col)
+    check_policy_tables(parsed, meta.policy, meta.policy_declared, col)
     check_claim_coverage(parsed.get("listings"), meta.claimed, meta.locate, col)
     if col.problems or meta.platform is None or meta.scale is None or meta.claims is None:
         problems = sorted(col.problems, key=problem_order)

@@ -1,4 +1,5 @@
-"""Checks across tables: known categories and periods, complete grids, detections <= listings."""
+"""Checks across tables: known categories and periods, complete grids, detections <= listings,
+enforcement.csv against the policy and traders.csv."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from risklab.data._checks import Collector, ParsedTable, quote
-from risklab.data.schema import CHANNELS, MAX_PROBLEMS_PER_RULE, TOML_FILE
+from risklab.data._records import Policy
+from risklab.data.schema import CHANNELS, MAX_PROBLEMS_PER_RULE, POLICY_TABLES, TABLES, TOML_FILE
 
-__all__ = ["check_claim_coverage", "check_cross"]
+__all__ = ["check_claim_coverage", "check_cross", "check_policy_tables"]
 
 
 def _known(
@@ -198,3 +200,71 @@ def check_claim_coverage(
             col.add(
                 TOML_FILE, locate(key), key, f"unknown category {quote(cat)}: not in listings.csv"
             )
+
+
+def check_policy_tables(
+    tables: dict[str, ParsedTable],
+    policy: Policy | None,
+    policy_declared: bool | None,
+    col: Collector,
+) -> None:
+    """Tables defined by the repeat-offender policy: ``[policy]`` present, totals agree.
+
+    ``enforcement.csv`` counts, per period, the traders whose strike count reached the policy's
+    ``strike_threshold`` and how many of them were suspended. It needs ``[policy]``; with
+    ``traders.csv`` its totals over the periods must equal the traders (and the suspended
+    traders) with at least ``strike_threshold`` strikes.
+
+    Parameters
+    ----------
+    tables : dict of str to ParsedTable
+        Submission tables by name.
+    policy : Policy or None
+        The validated ``[policy]`` section (None when absent or invalid).
+    policy_declared : bool or None
+        Whether submission.toml has a ``[policy]`` section (None when it could not be read):
+        an invalid section is reported by the TOML checks, not again here.
+    col : Collector
+        Receives the problems.
+    """
+    for name in POLICY_TABLES:
+        pt = tables.get(name)
+        if pt is not None and policy is None and policy_declared is False:
+            col.add(
+                pt.file,
+                None,
+                None,
+                f"needs the [policy] section of {TOML_FILE}: its counts are defined by the "
+                "policy's strike_threshold; add [policy] with strike_threshold and "
+                "claimed_enforcement",
+            )
+    enf, traders = tables.get("enforcement"), tables.get("traders")
+    if enf is None or traders is None or policy is None:
+        return
+    # Totals are compared only when both headers are right and every row is valid (no
+    # cascading problems: a bad, unknown or repeated period is reported once, by its own rule).
+    for pt in (enf, traders):
+        if not (pt.complete and pt.valid(*TABLES[pt.spec.name].columns).all()):
+            return
+    threshold = policy.strike_threshold
+    past = traders.frame["strikes"].to_numpy() >= threshold
+    expected = {
+        "reached": (_total(traders.frame["traders"].to_numpy()[past]), "traders"),
+        "suspended": (_total(traders.frame["suspended"].to_numpy()[past]), "suspended traders"),
+    }
+    for column, (want, what) in expected.items():
+        got = _total(enf.frame[column].to_numpy())
+        if got != want:
+            col.add(
+                enf.file,
+                None,
+                column,
+                f"totals {got} over all periods, but {traders.file} has {want} {what} with "
+                f"at least {threshold} strikes (policy.strike_threshold): {enf.file} and "
+                f"{traders.file} must agree",
+            )
+
+
+def _total(values: np.ndarray) -> int:
+    """Exact sum of counts (Python integers: 10^4 rows of 10^15 would overflow int64)."""
+    return int(np.sum(values, dtype=object)) if len(values) else 0

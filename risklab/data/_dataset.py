@@ -9,6 +9,8 @@ Layout (the model code depends on it exactly; see ``docs/submission-format.md``)
   int64 (category, period, channel): detected;
 - per category: claimed_prevalence, claimed_band, claimed_detection_rate (NaN when absent);
 - per strikes: traders_count, traders_suspended;
+- int64 per period: enforcement_reached, enforcement_suspended (only with enforcement.csv; 0 for
+  periods without a row);
 - netCDF-safe attrs (platform, scale, policy, tables_present, input_sha256, source, overlaps_json).
 """
 
@@ -34,6 +36,8 @@ CELL_COUNTS: dict[tuple[str, str], str] = {
     ("appeals", "appeals"): "appeals",
     ("appeals", "overturned"): "overturned",
 }
+#: Count columns of enforcement.csv; data variable ``enforcement_<column>`` over ``period``.
+ENFORCEMENT_COUNTS: tuple[str, ...] = ("reached", "suspended")
 
 
 def _str_array(values: Any) -> np.ndarray:
@@ -129,6 +133,13 @@ def build_dataset(
         coords["strikes"] = tr["strikes"].to_numpy(dtype=np.int64)
         data_vars["traders_count"] = ("strikes", tr["traders"].to_numpy(dtype=np.int64))
         data_vars["traders_suspended"] = ("strikes", tr["suspended"].to_numpy(dtype=np.int64))
+    enforcement = tables.get("enforcement")
+    if enforcement is not None:
+        ti = periods.get_indexer(enforcement["period"])
+        for col in ENFORCEMENT_COUNTS:
+            out = np.zeros(len(periods), dtype=np.int64)
+            np.add.at(out, ti, enforcement[col].to_numpy(dtype=np.int64))
+            data_vars[f"enforcement_{col}"] = ("period", out)
     attrs: dict[str, Any] = {
         "platform_name": platform.name,
         "period_start": platform.period_start,
@@ -228,8 +239,9 @@ def _nonzero(df: pd.DataFrame, counts: list[str]) -> pd.DataFrame:
 def tables_from_dataset(ds: xr.Dataset, present: list[str]) -> dict[str, pd.DataFrame]:
     """Rebuild tables in canonical form from a submission Dataset.
 
-    Listings and detections are full grids; count tables keep the rows with a non-zero count
-    (all rows if every count is zero); the ``source`` split of evidence rows is not kept.
+    Listings and detections are full grids; count tables (enforcement included: one row per
+    period) keep the rows with a non-zero count (all rows if every count is zero); the
+    ``source`` split of evidence rows is not kept.
     """
     tables = {
         "listings": _cells_frame(
@@ -265,6 +277,11 @@ def tables_from_dataset(ds: xr.Dataset, present: list[str]) -> dict[str, pd.Data
                 "suspended": ds["traders_suspended"].values.astype(np.int64),
             }
         )
+    if "enforcement" in present and "enforcement_reached" in ds:
+        df = pd.DataFrame({"period": _text(ds["period"].values)})
+        for col in ENFORCEMENT_COUNTS:
+            df[col] = ds[f"enforcement_{col}"].values.astype(np.int64)
+        tables["enforcement"] = _nonzero(df, list(ENFORCEMENT_COUNTS))
     if "overlaps" in present and "overlaps_json" in ds.attrs:
         tables["overlaps"] = overlaps_from_json(str(ds.attrs["overlaps_json"]))
     return tables

@@ -171,6 +171,9 @@ class Meta:
     claims: list[tuple[int, Claim]] | None = None  # (1-based [[claims]] block, claim)
     claimed: dict[str, int] | None = None  # every category named by a claim -> its block
     policy: Policy | None = None
+    #: Whether the document has a ``[policy]`` section (valid or not); None when no document
+    #: could be read (a missing or unparsable submission.toml).
+    policy_declared: bool | None = None
     problems: list[Problem] = field(default_factory=list)
     locate: Locator = _no_line
 
@@ -261,7 +264,7 @@ def validate_meta(doc: dict[str, Any], locate: Locator = _no_line) -> Meta:
     Meta
         Validated records and the problems found.
     """
-    meta = Meta(locate=locate)
+    meta = Meta(locate=locate, policy_declared="policy" in doc)
     c = _Checker(meta)
     for k in doc:
         if k not in TOML_SCHEMA:

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ZIP_MEMBERS",
     "OPTIONAL_TABLES",
     "PERIOD_PATTERN",
+    "POLICY_TABLES",
     "REQUIRED_TABLES",
     "ROW_BOUNDS",
     "TABLES",
@@ -180,6 +181,12 @@ TABLES: dict[str, TableSpec] = {
             counts=("strikes", "traders", "suspended"),
         ),
         TableSpec(
+            "enforcement",
+            ("period", "reached", "suspended"),
+            key=("period",),
+            counts=("reached", "suspended"),
+        ),
+        TableSpec(
             "overlaps",
             ("category", "count"),
             key=("category",),
@@ -200,7 +207,12 @@ ROW_BOUNDS: dict[str, tuple[tuple[str, str], ...]] = {
     "planted": (("caught", "planted"),),
     "appeals": (("overturned", "appeals"),),
     "traders": (("suspended", "traders"),),
+    "enforcement": (("suspended", "reached"),),
 }
+
+#: Optional tables that need the ``[policy]`` section of submission.toml (their counts are
+#: defined by its ``strike_threshold``).
+POLICY_TABLES: tuple[str, ...] = ("enforcement",)
 
 #: Largest strike count a ``traders.csv`` row may have (the repeat-offender likelihood evaluates
 #: every count up to the largest, so a hostile 10^15 would exhaust memory).

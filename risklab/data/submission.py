@@ -172,6 +172,7 @@ class Submission:
         appeals: pd.DataFrame | None = None,
         traders: pd.DataFrame | None = None,
         overlaps: pd.DataFrame | None = None,
+        enforcement: pd.DataFrame | None = None,
         evidence: dict[str, pd.DataFrame] | None = None,
     ) -> Submission:
         """Build and validate a submission from in-memory tables.
@@ -191,8 +192,8 @@ class Submission:
             detection_rate; NaN/None means absent).
         listings, detections : pandas.DataFrame
             Required tables.
-        audits, planted, appeals, traders, overlaps : pandas.DataFrame, optional
-            Optional tables.
+        audits, planted, appeals, traders, overlaps, enforcement : pandas.DataFrame, optional
+            Optional tables (``enforcement`` needs ``policy``).
         evidence : dict of str to pandas.DataFrame, optional
             Regulator evidence tables (``"audits"``, ``"planted"``), added to the submission's.
 
@@ -208,6 +209,7 @@ class Submission:
         frames = {
             "listings": listings, "detections": detections, "audits": audits,
             "planted": planted, "appeals": appeals, "traders": traders, "overlaps": overlaps,
+            "enforcement": enforcement,
         }  # fmt: skip
         csv = {f"{n}.csv": csv_bytes(df, n) for n, df in frames.items() if df is not None}
         ev = None
@@ -249,7 +251,8 @@ class Submission:
         tables : dict of str to pandas.DataFrame, optional
             Original tables to restore. Tables not given are rebuilt in canonical form from
             ``ds`` (full grids for listings/detections, rows with a non-zero count for the
-            others, overlaps from the ``overlaps_json`` attribute, no ``source`` column).
+            others, enforcement included, overlaps from the ``overlaps_json`` attribute, no
+            ``source`` column).
 
         Returns
         -------
