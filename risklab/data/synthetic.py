@@ -12,13 +12,20 @@ With ``traders=True`` the marketplace also has repeat offenders (``traders.csv``
 detected with the platform-wide detection probability; a trader reaching the policy's strike
 threshold is suspended with the enforcement probability and then posts nothing more. Trader
 randomness comes from its own stream (``numpy.random.default_rng([seed, 1])``), so switching it
-on leaves every other table of the same seed unchanged.
+on leaves every other table of the same seed unchanged (:mod:`risklab.data.synthetic_traders`).
+
+Keyword hooks impose known per-cell effects (the truth behind binding commitments, see
+:mod:`risklab.data.synthetic_commitments`): shifts of logit prevalence, of the logit detection
+level, of log efficiency, of log review intensity and of logit enforcement, and the periods with
+regulator evidence. They draw no random numbers, so a call that leaves them unset gives exactly
+the marketplace it gave before they existed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import tomli_w
-from scipy import stats
 from scipy.special import expit, logit
 
+from risklab.data.synthetic_traders import simulate_traders, simulate_traders_by_period
 from risklab.dims import CHANNELS
 
 __all__ = [
@@ -76,12 +83,19 @@ class SimulatedMarketplace:
         The regulator's tables (``audits``, ``planted``), kept apart as an evidence directory.
     truth : dict
         Every true parameter, JSON-safe (see :func:`simulate_marketplace`).
+    commitments_toml : dict, optional
+        Contents of a commitments file (``{"commitment": [...]}``), for a marketplace simulated
+        under binding commitments (:mod:`risklab.data.synthetic_commitments`).
+    kpis : DataFrame, optional
+        KPIs the platform reports (``kpi, period, category, value``).
     """
 
     toml: dict[str, Any]
     tables: dict[str, pd.DataFrame]
     evidence: dict[str, pd.DataFrame] = field(default_factory=dict)
     truth: dict[str, Any] = field(default_factory=dict)
+    commitments_toml: dict[str, Any] | None = None
+    kpis: pd.DataFrame | None = None
 
     def to_submission(self, *, include_evidence: bool = True):
         """Validate and return a :class:`risklab.data.Submission` (evidence rows added)."""
@@ -103,6 +117,7 @@ class SimulatedMarketplace:
         *,
         evidence_directory: str | os.PathLike | None = None,
         truth: bool = True,
+        monitoring_directory: str | os.PathLike | None = None,
     ) -> Path:
         """Write ``submission.toml`` and the CSV tables (plus evidence and ``truth.json``).
 
@@ -114,6 +129,9 @@ class SimulatedMarketplace:
             Where to write the regulator's evidence tables; default ``<directory>-evidence``.
         truth : bool
             Also write ``truth.json`` into the submission directory.
+        monitoring_directory : path, optional
+            Where to write ``commitments.toml`` and ``kpis.csv`` when the marketplace has them
+            (they are not submission files); default ``<directory>-monitoring``.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -129,12 +147,76 @@ class SimulatedMarketplace:
             (directory / "truth.json").write_text(
                 json.dumps(self.truth, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
+        if self.commitments_toml is not None or self.kpis is not None:
+            monitoring_dir = Path(monitoring_directory or f"{directory}-monitoring")
+            monitoring_dir.mkdir(parents=True, exist_ok=True)
+            if self.commitments_toml is not None:
+                (monitoring_dir / "commitments.toml").write_text(
+                    tomli_w.dumps(self.commitments_toml), encoding="utf-8"
+                )
+            if self.kpis is not None:
+                self.kpis.to_csv(monitoring_dir / "kpis.csv", index=False, lineterminator="\n")
         return directory
 
 
 def _periods(start: str, n: int) -> list[str]:
     first = pd.Period(start, freq="M")
     return [str(first + i) for i in range(n)]
+
+
+def _shift(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray | None:
+    """A validated float array of ``shape`` (None stays None)."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    return arr
+
+
+def _saturation(x):
+    return -np.expm1(-x)
+
+
+#: Largest proactive detection probability under detection hooks (as in the capacity component).
+_MAX_RATE = 1.0 - 1e-9
+
+
+def _detection_by_period(
+    reachable0: np.ndarray,
+    efficiency: np.ndarray,
+    r: np.ndarray,
+    level_shift: np.ndarray | None,
+    efficiency_shift: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """The monitoring spec's detection equations, per category and period.
+
+    ``level_k = reachable0_k · s(θ_k r̄_k)`` is the baseline detection level at the category's
+    mean observed intensity; ``level = expit(logit(level_k) + level_shift)``, ``reachable =
+    level / s(θ_k r̄_k)``, ``θ[k, t] = θ_k · exp(efficiency_shift)`` and ``d_pro =
+    min(reachable · s(θ[k, t] r), 1 − 10⁻⁹)`` — as the model computes it (risklab.models
+    components capacity): the hidden share ``1 − min(1, reachable)`` is floored at zero but the
+    rate is not capped at ``s(θ r)``. Cells without a shift keep the baseline values
+    exactly (no round trip through the link), so zero shifts leave ``d_pro`` bit-identical.
+    """
+    shape = r.shape
+    at_mean = _saturation(efficiency * r.mean(axis=1))
+    level0 = reachable0 * at_mean
+    level = np.broadcast_to(level0[:, None], shape).copy()
+    reachable = np.broadcast_to(reachable0[:, None], shape).copy()
+    if level_shift is not None:
+        moved = level_shift != 0
+        shifted = expit(logit(level0)[:, None] + level_shift)
+        level[moved] = shifted[moved]
+        reach = shifted / at_mean[:, None]
+        reachable[moved] = reach[moved]
+    theta = np.broadcast_to(efficiency[:, None], shape).copy()
+    if efficiency_shift is not None:
+        theta = theta * np.exp(efficiency_shift)
+    d_pro = np.minimum(reachable * _saturation(theta * r), _MAX_RATE)
+    return {"d_pro": d_pro, "level": level, "reachable": reachable, "efficiency": theta}
 
 
 def simulate_marketplace(
@@ -176,6 +258,13 @@ def simulate_marketplace(
     enforcement: float = 0.4,
     strike_threshold: int = 3,
     claimed_enforcement: float = 0.95,
+    prevalence_shift: Any = None,
+    detection_level_shift: Any = None,
+    efficiency_shift: Any = None,
+    review_intensity_shift: Any = None,
+    enforcement_shift: Any = None,
+    evidence_periods: Sequence[int] | None = None,
+    trader_periods: bool = False,
 ) -> SimulatedMarketplace:
     """Simulate a marketplace with known truth.
 
@@ -239,6 +328,29 @@ def simulate_marketplace(
         The policy's strike threshold ``s`` (written to ``[policy]``).
     claimed_enforcement : float
         The enforcement probability the platform claims (written to ``[policy]``).
+    prevalence_shift : array-like (category × period), optional
+        Added to logit prevalence.
+    detection_level_shift : array-like (category × period), optional
+        Added to the logit detection level (the hidden-share lever). With this or
+        ``efficiency_shift`` proactive detection follows the monitoring spec:
+        ``level_k = (1 − h_k) · ceiling · s(θ_k r̄_k)`` (``r̄_k`` the category's mean observed
+        intensity), ``level = expit(logit level_k + shift)``, ``reachable = level /
+        s(θ_k r̄_k)``, ``d_pro = reachable · s(θ_k e^{efficiency_shift} r)`` (equal to the
+        default curve when the shifts are zero).
+    efficiency_shift : array-like (category × period), optional
+        Added to log efficiency θ.
+    review_intensity_shift : array-like (category × period), optional
+        Review intensity (hence review hours) is multiplied by ``exp(shift)``.
+    enforcement_shift : array-like (period), optional
+        Added to logit enforcement: ``q[t] = expit(logit q + shift[t])`` for traders reaching the
+        strike threshold in period ``t`` (needs ``traders=True``; implies ``trader_periods``).
+    evidence_periods : sequence of int, optional
+        Period indices with random audits, purposive purchases and planted listings; default
+        the last ``audit_periods`` (audits and purposive) and ``planted_periods`` (planted).
+    trader_periods : bool, default False
+        Place the traders' listings in time and add the ``enforcement`` table (``period,
+        reached, suspended``; see
+        :func:`risklab.data.synthetic_traders.simulate_traders_by_period`). Needs ``traders``.
 
     Returns
     -------
@@ -254,12 +366,32 @@ def simulate_marketplace(
         ``non_enforcement_share`` (and ``..._realised``), ``unenforced_listings_share``,
         ``repeat_offender_share`` and ``prevalence_if_enforced`` (category × period); the
         expected values under the true parameters are the plain keys (what the model
-        estimates), the outcomes of this draw carry ``_realised``.
+        estimates), the outcomes of this draw carry ``_realised``. When any hook above is
+        set, also the truth by period: ``hidden_share_by_period`` (``1 − reachable``, which is
+        ``h`` when ``detection_ceiling`` is one), ``efficiency_by_period``,
+        ``detection_level_by_period`` and (with traders) ``enforcement_by_period``.
     """
     rng = np.random.default_rng(seed)
     categories = list(categories)
     channels = [c for c in CHANNELS if c in channels]
     k, t = len(categories), n_periods
+    prevalence_shift = _shift(prevalence_shift, (k, t), "prevalence_shift")
+    level_shift = _shift(detection_level_shift, (k, t), "detection_level_shift")
+    efficiency_shift = _shift(efficiency_shift, (k, t), "efficiency_shift")
+    review_shift = _shift(review_intensity_shift, (k, t), "review_intensity_shift")
+    enforcement_shift = _shift(enforcement_shift, (t,), "enforcement_shift")
+    trader_periods = bool(trader_periods) or enforcement_shift is not None
+    if trader_periods and not traders:
+        raise ValueError("enforcement_shift and trader_periods need traders=True")
+    if evidence_periods is not None:
+        evidence_periods = [int(j) for j in evidence_periods]
+        if any(not 0 <= j < t for j in evidence_periods):
+            raise ValueError(f"evidence_periods must be period indices in 0..{t - 1}")
+        evidence_periods = sorted(set(evidence_periods))
+    monitored = trader_periods or any(
+        x is not None
+        for x in (prevalence_shift, level_shift, efficiency_shift, review_shift, evidence_periods)
+    )
     periods = _periods(start, t)
     scale = dict(scale or DEFAULT_SCALE)
     defaults_thin = {"medicines": 0.15, "dietary_supplements": 0.2, "toys": 0.25}
@@ -287,11 +419,20 @@ def simulate_marketplace(
         if cat in categories:
             intensity[categories.index(cat)] = value
     r = intensity[:, None] * np.exp(rng.normal(0, 0.1, (k, t)))
+    if review_shift is not None:
+        r = r * np.exp(review_shift)
     review_hours = np.round(r * listings / 1000.0, 1)
     r = review_hours / listings * 1000.0
     efficiency = np.exp(rng.normal(efficiency_log_mu, efficiency_log_sd, k))
     hidden = expit(rng.normal(hidden_share_logit_mu, hidden_share_logit_sd, k))
-    d_pro = (1 - hidden)[:, None] * detection_ceiling * -np.expm1(-efficiency[:, None] * r)
+    if monitored:
+        by_period = _detection_by_period(
+            (1 - hidden) * detection_ceiling, efficiency, r, level_shift, efficiency_shift
+        )
+    if level_shift is None and efficiency_shift is None:
+        d_pro = (1 - hidden)[:, None] * detection_ceiling * -np.expm1(-efficiency[:, None] * r)
+    else:
+        d_pro = by_period["d_pro"]
 
     # Prevalence.
     position = np.zeros(t) if t == 1 else np.arange(t) / (t - 1) - 0.5
@@ -303,6 +444,8 @@ def simulate_marketplace(
         + trend[:, None] * position[None, :]
         + rng.normal(0, prevalence_cell_sd, (k, t))
     )
+    if prevalence_shift is not None:
+        logit_pi = logit_pi + prevalence_shift
     pi = expit(logit_pi)
 
     # Detections per channel.
@@ -331,7 +474,7 @@ def simulate_marketplace(
 
     # Regulator evidence.
     audit_rows = []
-    last = range(max(0, t - audit_periods), t)
+    last = range(max(0, t - audit_periods), t) if evidence_periods is None else evidence_periods
     for cat in audited:
         i = categories.index(cat)
         for j in last:
@@ -345,7 +488,7 @@ def simulate_marketplace(
     planted_rows = []
     for cat in planted_categories:
         i = categories.index(cat)
-        for j in range(max(0, t - planted_periods), t):
+        for j in range(max(0, t - planted_periods), t) if evidence_periods is None else last:
             caught = int(rng.binomial(planted_size, d_pro[i, j]))
             planted_rows.append((cat, periods[j], planted_size, caught))
     evidence = {}
@@ -407,6 +550,14 @@ def simulate_marketplace(
         "true_band": dict(zip(categories, true_band, strict=True)),
         "underestimation": by_category(true_prev / claimed),
     }
+    if monitored:
+        truth["hidden_share_by_period"] = by_category(
+            1.0 - np.minimum(by_period["reachable"], 1.0)
+        )
+        truth["efficiency_by_period"] = by_category(by_period["efficiency"])
+        truth["detection_level_by_period"] = by_category(by_period["level"])
+    if evidence_periods is not None:
+        truth["evidence_periods"] = [periods[j] for j in evidence_periods]
     tables = {"listings": listings_df, "detections": detections}
     if traders:
         # Platform-wide probability that an illegal listing is detected by at least one channel
@@ -414,8 +565,7 @@ def simulate_marketplace(
         union = 1.0 - np.prod([1.0 - np.asarray(rates[c]) for c in channels], axis=0)
         illegal = pi * listings
         d_bar = float((illegal * union).sum() / illegal.sum())
-        table, trader_truth = simulate_traders(
-            np.random.default_rng([seed, 1]),
+        trader_args = dict(
             n_offending_traders=n_offending_traders,
             offender_shape=offender_shape,
             offender_mean_listings=offender_mean_listings,
@@ -424,7 +574,20 @@ def simulate_marketplace(
             strike_threshold=strike_threshold,
             claimed_enforcement=claimed_enforcement,
         )
-        tables["traders"] = table
+        trader_rng = np.random.default_rng([seed, 1])
+        if trader_periods:
+            q_t = np.full(t, float(enforcement))
+            if enforcement_shift is not None:
+                moved = enforcement_shift != 0
+                q_t[moved] = expit(logit(enforcement) + enforcement_shift[moved])
+            table, enforcement_table, trader_truth = simulate_traders_by_period(
+                trader_rng, periods=periods, enforcement_by_period=q_t, **trader_args
+            )
+            tables["traders"] = table
+            tables["enforcement"] = enforcement_table
+        else:
+            table, trader_truth = simulate_traders(trader_rng, **trader_args)
+            tables["traders"] = table
         toml["policy"] = {
             "strike_threshold": int(strike_threshold),
             "claimed_enforcement": float(claimed_enforcement),
@@ -433,111 +596,3 @@ def simulate_marketplace(
         trader_truth["prevalence_if_enforced"] = by_category(pi * (1 - share) / (1 - pi * share))
         truth.update(trader_truth)
     return SimulatedMarketplace(toml=toml, tables=tables, evidence=evidence, truth=truth)
-
-
-def _listings_after_threshold_share(mean_strikes: float, shape: float, threshold: int) -> float:
-    """``E[(X - s)+] / E[X]`` for ``X ~ NB(mean_strikes, shape)``: the share of a never-suspended
-    offender population's illegal listings posted after the s-th detection."""
-    dist = stats.nbinom(shape, shape / (shape + mean_strikes))
-    reached = sum(float(dist.sf(k - 1)) for k in range(1, threshold + 1))
-    return 1.0 - reached / mean_strikes
-
-
-def simulate_traders(
-    rng: np.random.Generator,
-    *,
-    n_offending_traders: int,
-    offender_shape: float,
-    offender_mean_listings: float,
-    detection_rate: float,
-    enforcement: float,
-    strike_threshold: int,
-    claimed_enforcement: float,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Simulate the trader table of a repeat-offender policy (see :func:`simulate_marketplace`).
-
-    Trader *j* has rate ``λ_j ~ Gamma(a, rate a / μ_L)`` and would post ``L_j ~ Poisson(λ_j)``
-    illegal listings over the period, in time order, each detected independently with
-    probability ``detection_rate`` (a detection is a strike). At the ``strike_threshold``-th
-    strike the trader is suspended with probability ``enforcement`` and posts nothing after it.
-
-    Returns
-    -------
-    (pandas.DataFrame, dict)
-        The ``traders`` table (``strikes, traders, suspended``, one row per strike count from 1
-        to the largest observed) and the truth behind it.
-    """
-    if not 0 < detection_rate <= 1:
-        raise ValueError(f"detection_rate must be in (0, 1], got {detection_rate!r}")
-    for name, value in (("enforcement", enforcement), ("claimed", claimed_enforcement)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    if strike_threshold < 1 or n_offending_traders < 1:
-        raise ValueError("strike_threshold and n_offending_traders must be at least 1")
-    n, s = int(n_offending_traders), int(strike_threshold)
-    rate = rng.gamma(offender_shape, offender_mean_listings / offender_shape, n)
-    listings = rng.poisson(rate)
-    owner = np.repeat(np.arange(n), listings)
-    detected = rng.random(owner.size) < detection_rate
-    suspend_draw = rng.random(n) < enforcement
-    # Strike number of every detected listing within its trader (listings are in time order).
-    start = np.concatenate([[0], np.cumsum(listings)[:-1]])
-    cum = np.cumsum(detected)
-    before = np.concatenate([[0], cum])[start]
-    strike_no = cum - np.repeat(before, listings)
-    natural = np.bincount(owner, weights=detected, minlength=n).astype(np.int64)
-    # Listings a trader posts after its s-th strike (all of them if never suspended).
-    at_threshold = detected & (strike_no == s)
-    position = np.full(n, -1, dtype=np.int64)
-    position[owner[at_threshold]] = np.nonzero(at_threshold)[0] - start[owner[at_threshold]]
-    reached = natural >= s
-    after = np.where(reached, listings - position - 1, 0)
-    suspended = reached & suspend_draw
-    strikes = np.where(suspended, s, natural)
-
-    seen = strikes >= 1
-    top = int(strikes.max()) if seen.any() else 1
-    count = np.bincount(strikes[seen], minlength=top + 1)[1:]
-    susp = np.bincount(strikes[suspended], minlength=top + 1)[1:]
-    table = pd.DataFrame(
-        {
-            "strikes": np.arange(1, top + 1, dtype=np.int64),
-            "traders": count.astype(np.int64),
-            "suspended": susp.astype(np.int64),
-        }
-    )
-
-    mean_strikes = detection_rate * offender_mean_listings
-    share_after = _listings_after_threshold_share(mean_strikes, offender_shape, s)
-    q, qc = float(enforcement), float(claimed_enforcement)
-    posted = listings.sum() - after[suspended].sum()
-    counterfactual = listings.sum() - qc * after.sum()
-    # Repeat offenders: traders who would be detected at least twice (without suspension).
-    a, m = offender_shape, mean_strikes
-    dist = stats.nbinom(a, a / (a + m))
-    low = sum(
-        dist.pmf(x) * (x * detection_rate + (1 - detection_rate) * m * (a + x) / (a + m))
-        for x in (0, 1)
-    )
-    truth = {
-        "offending_traders": n,
-        "detected_traders": int(seen.sum()),
-        "undetected_traders": int(n - seen.sum()),
-        "traders_past_threshold": int(reached.sum()),
-        "enforcement": q,
-        "enforcement_realised": float(suspended.sum() / max(1, reached.sum())),
-        "claimed_enforcement": qc,
-        "strike_threshold": s,
-        "offender_shape": float(offender_shape),
-        "offender_mean_listings": float(offender_mean_listings),
-        "offender_detection_rate": float(detection_rate),
-        "offender_mean_strikes": float(mean_strikes),
-        "offender_zero_probability": float(dist.pmf(0)),
-        "listings_after_threshold_share": float(share_after),
-        "non_enforcement_share": float((qc - q) * share_after / (1 - q * share_after)),
-        "non_enforcement_share_realised": float(1 - counterfactual / posted),
-        "unenforced_listings_share": float((1 - q) * share_after / (1 - q * share_after)),
-        "repeat_offender_share": float(1 - low / m),
-        "repeat_offender_share_realised": float(listings[natural >= 2].sum() / listings.sum()),
-    }
-    return table, truth
