@@ -229,19 +229,35 @@ class RiskModel:
             raise ModelFileError(f"{path}: results file lacks its fitted data or posterior")
         submission = Submission.from_dataset(idata[FIT_DATA_GROUP].to_dataset())
         priors = {k: Prior.from_dict(v) for k, v in json.loads(attrs["priors"]).items()}
-        model = cls(
-            submission,
-            priors={k: v for k, v in priors.items() if k in _active_prior_names(cls, submission)},
-            sampler_config=SamplerConfig.from_json(attrs["sampler_config"]),
+        model = cls._rebuild(
+            submission, priors, SamplerConfig.from_json(attrs["sampler_config"]), attrs
         )
         model.idata = idata
         model.convergence = ConvergenceReport.from_json(attrs["convergence"])
         return model
 
+    @classmethod
+    def _rebuild(
+        cls,
+        submission: Submission,
+        priors: dict[str, Prior],
+        sampler_config: SamplerConfig,
+        attrs: dict,
+    ) -> RiskModel:
+        """Construct the model a results file describes (subclasses with more state override)."""
+        active = _active_prior_names(cls, submission)
+        return cls(
+            submission,
+            priors={k: v for k, v in priors.items() if k in active},
+            sampler_config=sampler_config,
+        )
 
-def _active_prior_names(cls: type[RiskModel], submission: Submission) -> set[str]:
+
+def _active_prior_names(
+    cls: type[RiskModel], submission: Submission, components: list[Component] | None = None
+) -> set[str]:
     names: set[str] = set()
-    for component in cls.default_components():
+    for component in components if components is not None else cls.default_components():
         if component.is_active(submission.data):
             names.update(component.default_priors)
     return names

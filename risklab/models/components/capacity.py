@@ -129,8 +129,15 @@ class CapacityDetection(Component):
         level = pm.Deterministic("detection_level", pm.math.sigmoid(level_logit), dims=CATEGORY)
         efficiency = pm.Deterministic("efficiency", pt.exp(ctx.prior("efficiency_log")))
         saturation_at_mean = -pt.expm1(-efficiency * mean_r)
-        relative = -pt.expm1(-efficiency * r) / saturation_at_mean[:, None]
-        rate = pt.minimum(level[:, None] * relative, MAX_RATE)
+        shift_level = ctx.shared.get("its_shift_hidden_share")
+        shift_efficiency = ctx.shared.get("its_shift_efficiency")
+        if shift_level is None and shift_efficiency is None:
+            relative = -pt.expm1(-efficiency * r) / saturation_at_mean[:, None]
+            rate = pt.minimum(level[:, None] * relative, MAX_RATE)
+        else:  # commitments move the level (hidden share) or θ by period (risklab.monitoring)
+            rate = _monitored_rate(
+                level_logit, efficiency, saturation_at_mean, r, shift_level, shift_efficiency
+            )
         rate = pm.Deterministic("detection_rate", rate, dims=(CATEGORY, PERIOD))
         reachable = pt.minimum(level / saturation_at_mean, 1.0)
         hidden = pm.Deterministic("hidden_share", 1.0 - reachable, dims=CATEGORY)
@@ -142,3 +149,34 @@ class CapacityDetection(Component):
             detection_level=level,
             hidden_share=hidden,
         )
+
+
+def _monitored_rate(level_logit, efficiency, saturation_at_mean, r, shift_level, shift_efficiency):
+    """Proactive rate when commitments shift the detection level or θ by period.
+
+    ``level[k, t] = expit(logit level[k] + shift)``, ``reachable[k, t] = level[k, t] / s(θ r̄[k])``
+    (θ the baseline efficiency), ``θ[k, t] = θ · exp(shift)``, ``d[k, t] = reachable[k, t] ·
+    s(θ[k, t] · r[k, t])``; with zero shifts this is the unmonitored curve. Records
+    ``detection_level_by_period``, ``hidden_share_by_period``, ``efficiency_by_period`` and
+    ``saturation_at_mean`` for :mod:`risklab.monitoring`.
+    """
+    level_logit = level_logit[:, None]
+    if shift_level is not None:
+        level_logit = level_logit + shift_level
+    level_kt = pm.Deterministic(
+        "detection_level_by_period",
+        pt.sigmoid(pt.broadcast_to(level_logit, r.shape)),
+        dims=(CATEGORY, PERIOD),
+    )
+    log_theta = pt.log(efficiency) + (0.0 if shift_efficiency is None else shift_efficiency)
+    theta_kt = pm.Deterministic(
+        "efficiency_by_period",
+        pt.broadcast_to(pt.exp(log_theta), r.shape),
+        dims=(CATEGORY, PERIOD),
+    )
+    saturation = pm.Deterministic("saturation_at_mean", saturation_at_mean, dims=CATEGORY)
+    reachable = level_kt / saturation[:, None]
+    pm.Deterministic(
+        "hidden_share_by_period", 1.0 - pt.minimum(reachable, 1.0), dims=(CATEGORY, PERIOD)
+    )
+    return pt.minimum(reachable * -pt.expm1(-theta_kt * r), MAX_RATE)

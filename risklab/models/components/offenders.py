@@ -188,12 +188,27 @@ class RepeatOffenders(Component):
         pm.Potential("offender_strikes", loglik)
 
         q = ctx.prior("enforcement")
-        pm.Binomial(
-            "enforcement_suspended",
-            n=table.past_threshold,
-            p=q,
-            observed=table.suspended_past_threshold,
-        )
+        shift = ctx.shared.get("its_shift_enforcement")
+        if shift is None:
+            pm.Binomial(
+                "enforcement_suspended",
+                n=table.past_threshold,
+                p=q,
+                observed=table.suspended_past_threshold,
+            )
+            q_by_period = None
+        else:  # a commitment moves enforcement: per-period suspensions (enforcement.csv)
+            q_by_period = pm.Deterministic(
+                "enforcement_by_period", pt.sigmoid(pt.logit(q) + shift), dims=PERIOD
+            )
+            reached = ctx.values("enforcement_reached").astype(np.int64)
+            seen = np.flatnonzero(reached > 0)
+            pm.Binomial(
+                "enforcement_suspended_by_period",
+                n=reached[seen],
+                p=q_by_period[seen],
+                observed=ctx.values("enforcement_suspended").astype(np.int64)[seen],
+            )
 
         # Expected numbers given the parameters (the Horvitz–Thompson total n / (1 - p0)); the
         # findings add the finite-population noise N - n ~ NegBin(n, 1 - p0) (risklab.assess).
@@ -225,9 +240,18 @@ class RepeatOffenders(Component):
         low = pt.sum(pmf01 * (x01 * d_bar + (1.0 - d_bar) * mean * (shape + x01) / (shape + mean)))
         pm.Deterministic("repeat_offender_share", 1.0 - low / mean)
 
+        if q_by_period is not None:  # the share by period, from each period's enforcement
+            share_t = pm.Deterministic(
+                "non_enforcement_share_by_period",
+                (q_claim - q_by_period) * after / (1.0 - q_by_period * after),
+                dims=PERIOD,
+            )
+            share_kt = share_t[None, :]
+        else:
+            share_kt = share
         if_enforced = pm.Deterministic(
             "prevalence_if_enforced",
-            prevalence * (1.0 - share) / (1.0 - prevalence * share),
+            prevalence * (1.0 - share_kt) / (1.0 - prevalence * share_kt),
             dims=(CATEGORY, PERIOD),
         )
         ctx.shared.update(

@@ -1,0 +1,365 @@
+"""Early warning: is a new period's data consistent with each commitment being met?
+
+Given a fitted :class:`~risklab.monitoring.MonitoringModel` and the data of one or more later
+months (a submission directory holding only them), every posterior draw is carried forward
+(:mod:`risklab.monitoring.projection`) and weighed by the likelihood of the new figures —
+detections per channel, random and purposive audits, planted listings and suspensions — with
+each month's cell deviation of prevalence integrated out by Monte Carlo. This is importance
+sampling from the fitted posterior to the posterior given the new data too, without refitting;
+the weights' effective sample size says when it is not good enough ("refit needed").
+
+Per commitment with a target, at the last new month:
+
+* ``p_met_before``: P(target met) projected from the fit alone; ``p_met_after`` the same given
+  the new data (reweighted); ``p_improved_after`` P(effect in the improving direction);
+* ``p_consistent_if_met``: a joint posterior predictive p-value of the new figures under the
+  draws where the commitment is met (discrepancy: their log-likelihood). Small values mean the
+  figures are unusual if the commitment were met;
+* per figure, the predictive interval under "met" and a two-sided p-value.
+
+``flag`` is ``"deterioration"`` when ``p_consistent_if_met < alert`` or P(met) fell to 0.25 or
+less, ``"watch"`` when ``p_consistent_if_met < 4 · alert`` or P(met) fell by more than 0.1,
+``"on track"`` otherwise; ``"refit needed"`` when the weights' ESS is below
+:data:`MIN_ESS`; ``"no target"`` for commitments without one. The met/not-met split uses the
+structural value of the quantity (for prevalence: without the month's cell deviation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, gammaln, logsumexp
+
+from risklab._analysis import check_prob
+from risklab.dims import CATEGORY, DEFAULT_PROB, PERIOD
+from risklab.monitoring.commitments import CommitmentError
+from risklab.monitoring.projection import Projection, month_index, project
+from risklab.monitoring.quantities import quantity
+
+__all__ = ["MIN_ESS", "EarlyWarning", "early_warning"]
+
+#: Smallest effective sample size of the importance weights trusted without a refit.
+MIN_ESS = 100.0
+#: Monte Carlo draws of each month's cell deviation per posterior draw.
+CELL_DRAWS = 32
+
+
+@dataclass
+class EarlyWarning:
+    """What :func:`early_warning` found (see the module docstring for the columns' meaning).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per commitment.
+    figures : pandas.DataFrame
+        One row per (commitment with a target, observed new figure).
+    new_periods : list of str
+    weights_ess : float
+        Effective sample size of the importance weights (out of the posterior's draws).
+    """
+
+    table: pd.DataFrame
+    figures: pd.DataFrame
+    new_periods: list[str]
+    weights_ess: float
+
+
+def _binom_logpmf(k, n, p):
+    p = np.clip(p, 1e-300, 1.0 - 1e-16)
+    return (
+        gammaln(n + 1.0)
+        - gammaln(k + 1.0)
+        - gammaln(n - k + 1.0)
+        + k * np.log(p)
+        + (n - k) * np.log1p(-p)
+    )
+
+
+@dataclass
+class _Figure:
+    source: str
+    category: str
+    period: str
+    channel: str
+    observed: int
+    trials: int
+    k: int  # category index, -1 for platform-wide
+
+
+def _figures(new, categories: list[str], channels: list[str]) -> list[_Figure]:
+    data = new.data
+    out: list[_Figure] = []
+    for period in [str(p) for p in data[PERIOD].values]:
+        for cat in [str(c) for c in data[CATEGORY].values]:
+            cell = {CATEGORY: cat, PERIOD: period}
+            k = categories.index(cat)
+            n = int(data["listings"].sel(cell).values)
+            for ch in [str(c) for c in data["channel"].values]:
+                y = int(data["detected"].sel({**cell, "channel": ch}).values)
+                out.append(_Figure("detections", cat, period, ch, y, n, k))
+            for design in ("random", "purposive"):
+                m = int(data[f"audit_{design}_sampled"].sel(cell).values)
+                if m > 0:
+                    z = int(data[f"audit_{design}_illegal"].sel(cell).values)
+                    out.append(_Figure(f"audit_{design}", cat, period, "", z, m, k))
+            planted = int(data["planted"].sel(cell).values)
+            if planted > 0:
+                caught = int(data["caught"].sel(cell).values)
+                out.append(_Figure("planted", cat, period, "", caught, planted, k))
+        if "enforcement_reached" in data:
+            reached = int(data["enforcement_reached"].sel({PERIOD: period}).values)
+            if reached > 0:
+                suspended = int(data["enforcement_suspended"].sel({PERIOD: period}).values)
+                out.append(_Figure("enforcement", "", period, "", suspended, reached, -1))
+    return out
+
+
+def _probabilities(fig: _Figure, proj: Projection, pi: np.ndarray) -> np.ndarray | None:
+    """Success probability of a figure per (draw, cell draw); None when the fit cannot say."""
+    k = fig.k
+    if fig.source == "detections":
+        if fig.channel == "proactive":
+            rate = proj.proactive[:, k]
+        elif fig.channel in proj.secondary:
+            rate = proj.secondary[fig.channel][:, k]
+        else:
+            return None
+        p = pi[:, :, k] * rate[:, None]
+        if proj.false_positive_share is not None:
+            p = np.minimum(p / (1.0 - proj.false_positive_share[:, k, None]), 1.0 - 1e-12)
+        return p
+    if fig.source == "audit_random":
+        return pi[:, :, k]
+    if fig.source == "audit_purposive":
+        if fig.category not in proj.uplift:
+            return None
+        logit_pi = np.log(pi[:, :, k]) - np.log1p(-pi[:, :, k])
+        return expit(logit_pi + proj.uplift[fig.category][:, None])
+    if fig.source == "planted":
+        return np.broadcast_to(proj.proactive[:, k, None], pi.shape[:2])
+    if fig.source == "enforcement":
+        if proj.enforcement is None:
+            return None
+        return np.broadcast_to(proj.enforcement[:, None], pi.shape[:2])
+    return None
+
+
+def early_warning(
+    fitted,
+    new_submission,
+    *,
+    prob: float = DEFAULT_PROB,
+    alert: float = 0.05,
+    random_seed: int = 0,
+) -> EarlyWarning:
+    """Check a new period's figures against each commitment being met, without refitting.
+
+    Parameters
+    ----------
+    fitted : MonitoringModel
+        Fitted monitoring model.
+    new_submission : risklab.data.Submission
+        The later month(s) only: same categories (or a subset) and channels as the fit, periods
+        after the fitted window.
+    prob : float
+        Mass of the predictive intervals.
+    alert : float
+        Predictive p-value below which a commitment is flagged ``"deterioration"``.
+    random_seed : int
+        Seed of the cell-deviation and replicate draws.
+
+    Returns
+    -------
+    EarlyWarning
+
+    Raises
+    ------
+    CommitmentError
+        When the new data do not fit the fitted model (unknown category or channel, a period
+        not after the fitted window).
+    """
+    prob = check_prob(prob)
+    rng = np.random.default_rng([random_seed, 9])
+    data = fitted.submission.data
+    categories = [str(c) for c in data[CATEGORY].values]
+    channels = [str(c) for c in data["channel"].values]
+    periods = [str(p) for p in data[PERIOD].values]
+    new = new_submission.data
+    new_periods = [str(p) for p in new[PERIOD].values]
+    _check_new(new, categories, channels, periods)
+
+    figures = _figures(new_submission, categories, channels)
+    log_w = 0.0
+    per_period: dict[str, tuple[Projection, np.ndarray]] = {}
+    for period in new_periods:
+        hours = np.zeros(len(categories))
+        listings = np.ones(len(categories))
+        for cat in [str(c) for c in new[CATEGORY].values]:
+            cell = {CATEGORY: cat, PERIOD: period}
+            hours[categories.index(cat)] = float(new["review_hours"].sel(cell).values)
+            listings[categories.index(cat)] = max(1.0, float(new["listings"].sel(cell).values))
+        proj = project(fitted, period, hours, listings)
+        s, k = proj.logit_prevalence.shape
+        eps = rng.standard_normal((s, CELL_DRAWS, k)) * proj.cell_sd[:, None, None]
+        pi = expit(proj.logit_prevalence[:, None, :] + eps)  # (S, M, K)
+        per_period[period] = (proj, pi)
+        cell_ll = np.zeros((s, CELL_DRAWS, k))
+        platform_ll = np.zeros(s)
+        for fig in (f for f in figures if f.period == period):
+            p = _probabilities(fig, proj, pi)
+            if p is None:
+                continue
+            ll = _binom_logpmf(fig.observed, fig.trials, p)
+            if fig.k < 0:
+                platform_ll += ll[:, 0]
+            else:
+                cell_ll[:, :, fig.k] += ll
+        # Integrate each category's cell deviation: log mean over the M draws, summed over k.
+        log_w = log_w + (logsumexp(cell_ll, axis=1) - np.log(CELL_DRAWS)).sum(axis=1)
+        log_w = log_w + platform_ll
+    weights = np.exp(log_w - logsumexp(log_w))
+    ess = float(1.0 / np.sum(weights**2))
+
+    last = new_periods[-1]
+    proj, pi = per_period[last]
+    listings_new = data["listings"].transpose(CATEGORY, PERIOD).values[:, -1].astype(float)
+    for cat in [str(c) for c in new[CATEGORY].values]:
+        listings_new[categories.index(cat)] = float(
+            new["listings"].sel({CATEGORY: cat, PERIOD: last}).values
+        )
+    rows, fig_rows = [], []
+    for c in fitted.commitments:
+        q = quantity(c.quantity)
+        idx = [categories.index(k) for k in c.categories] if q.per_category else [0]
+        w = listings_new[idx] if q.per_category else np.ones(1)
+        value = (proj.values[c.name][:, idx] * w).sum(axis=1) / w.sum()
+        cf = (proj.counterfactuals[c.name][:, idx] * w).sum(axis=1) / w.sum()
+        improved = q.improved(value - cf)
+        row = {
+            "commitment": c.name,
+            "quantity": c.quantity,
+            "period": last,
+            "p_improved_after": float(np.sum(weights * improved)),
+            "weights_ess": ess,
+        }
+        if c.target is None:
+            row.update(
+                p_met_before=float("nan"),
+                p_met_after=float("nan"),
+                p_consistent_if_met=float("nan"),
+                flag="refit needed" if ess < MIN_ESS else "no target",
+            )
+        else:
+            met = q.meets(value, c.target.value)
+            p_before = float(met.mean())
+            p_after = float(np.sum(weights * met))
+            p_cons, fig_part = _predictive_checks(figures, per_period, met, rng, prob)
+            for fr in fig_part:
+                fig_rows.append({"commitment": c.name, **fr, "flagged": fr["p_value"] < alert})
+            row.update(
+                p_met_before=p_before,
+                p_met_after=p_after,
+                p_consistent_if_met=p_cons,
+                flag=_flag(p_before, p_after, p_cons, ess, alert),
+            )
+        row["message"] = _message(row, c.target)
+        rows.append(row)
+    columns = [
+        "commitment", "quantity", "period", "p_met_before", "p_met_after", "p_improved_after",
+        "p_consistent_if_met", "weights_ess", "flag", "message",
+    ]  # fmt: skip
+    fig_columns = [
+        "commitment", "source", "category", "period", "channel", "observed",
+        "predicted_median", "predicted_low", "predicted_high", "p_value", "flagged",
+    ]  # fmt: skip
+    return EarlyWarning(
+        table=pd.DataFrame(rows)[columns],
+        figures=pd.DataFrame(fig_rows, columns=fig_columns),
+        new_periods=new_periods,
+        weights_ess=ess,
+    )
+
+
+def _check_new(new, categories, channels, periods) -> None:
+    source = str(new.attrs.get("source", "new period"))
+    unknown = sorted(set(str(c) for c in new[CATEGORY].values) - set(categories))
+    if unknown:
+        raise CommitmentError(f"{source}: categories {unknown} are not in the fitted model")
+    extra = sorted(set(str(c) for c in new["channel"].values) - set(channels))
+    if extra:
+        raise CommitmentError(f"{source}: channels {extra} are not in the fitted model")
+    for period in (str(p) for p in new[PERIOD].values):
+        if month_index(periods[0], period) < len(periods):
+            raise CommitmentError(
+                f"{source}: period {period} is not after the fitted window "
+                f"({periods[0]}..{periods[-1]})"
+            )
+
+
+def _predictive_checks(figures, per_period, met, rng, prob):
+    """Joint and per-figure posterior predictive p-values under the draws where ``met``."""
+    chosen = np.flatnonzero(met)
+    if chosen.size == 0:
+        return 0.0, []
+    tail = (1.0 - prob) / 2.0
+    t_obs = np.zeros(chosen.size)
+    t_rep = np.zeros(chosen.size)
+    rows = []
+    for fig in figures:
+        proj, pi = per_period[fig.period]
+        p = _probabilities(fig, proj, pi)
+        if p is None:
+            continue
+        p = p[chosen, 0]  # one cell deviation per draw (the first Monte Carlo draw)
+        y_rep = rng.binomial(fig.trials, p)
+        t_obs += _binom_logpmf(fig.observed, fig.trials, p)
+        t_rep += _binom_logpmf(y_rep, fig.trials, p)
+        low, median, high = np.quantile(y_rep, [tail, 0.5, 1.0 - tail])
+        below = np.mean(y_rep <= fig.observed)
+        above = np.mean(y_rep >= fig.observed)
+        rows.append(
+            {
+                "source": fig.source,
+                "category": fig.category,
+                "period": fig.period,
+                "channel": fig.channel,
+                "observed": fig.observed,
+                "predicted_median": float(median),
+                "predicted_low": float(low),
+                "predicted_high": float(high),
+                "p_value": float(min(1.0, 2.0 * min(below, above))),
+            }
+        )
+    return float(np.mean(t_rep <= t_obs)), rows
+
+
+def _flag(p_before: float, p_after: float, p_cons: float, ess: float, alert: float) -> str:
+    if ess < MIN_ESS:
+        return "refit needed"
+    if p_cons < alert or (p_after <= 0.25 and p_after < p_before):
+        return "deterioration"
+    if p_cons < 4 * alert or p_after < p_before - 0.1:
+        return "watch"
+    return "on track"
+
+
+def _message(row: dict, target) -> str:
+    name, flag = row["commitment"], row["flag"]
+    if flag == "refit needed":
+        return (
+            f"{name}: the new figures moved the posterior too far to update without refitting "
+            f"(weights ESS {row['weights_ess']:.0f}); refit with the new period."
+        )
+    if target is None:
+        return (
+            f"{name}: no target; P(improved) given the new figures is "
+            f"{row['p_improved_after']:.0%}."
+        )
+    return (
+        f"{name}: P(target met) {row['p_met_before']:.0%} before the new figures, "
+        f"{row['p_met_after']:.0%} after; the figures' predictive p-value if met is "
+        f"{row['p_consistent_if_met']:.2f} ({flag})."
+    )
