@@ -23,6 +23,7 @@ from risklab._cli_errors import (  # the exit codes are part of this module's in
 from risklab._version import __version__
 from risklab.design_cli import add_plan_audit_parser, run_plan_audit
 from risklab.ingest_cli import add_ingest_parser, run_ingest
+from risklab.monitor_cli import add_monitor_parser, run_monitor
 from risklab.stress_cli import add_stress_parser, run_stress
 
 #: Sampler settings of ``risklab demo`` (enough for the convergence gate on the bundled data).
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingest_parser(sub)
     add_plan_audit_parser(sub)
     add_stress_parser(sub)
+    add_monitor_parser(sub)
     return parser
 
 
@@ -110,11 +112,13 @@ def _load(path: str, evidence: str | None):
     return load_submission(path, evidence=evidence)
 
 
-def fit_from_args(submission, args, *, seed: int | None = None):
+def fit_from_args(submission, args, *, seed: int | None = None, model_factory=None):
     """Build and fit the platform model of ``submission`` with the sampler options in ``args``.
 
-    Shared by every sub-command that fits (``assess``, ``demo``, ``stress``, ``plan-audit``);
-    invalid sampler options raise :class:`UsageError` (exit code 2) before anything runs.
+    Shared by every sub-command that fits (``assess``, ``demo``, ``stress``, ``plan-audit``,
+    ``monitor``); invalid sampler options raise :class:`UsageError` (exit code 2) before anything
+    runs. ``model_factory(submission, sampler_config=...)`` builds another model than
+    :class:`~risklab.PlatformRiskModel` (``monitor``: a ``MonitoringModel``).
     """
     import warnings
 
@@ -130,7 +134,7 @@ def fit_from_args(submission, args, *, seed: int | None = None):
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    model = PlatformRiskModel(submission, sampler_config=config)
+    model = (model_factory or PlatformRiskModel)(submission, sampler_config=config)
     n_cat, n_per = len(submission.categories), len(submission.periods)
     _say(
         f"{submission.platform.name}: {n_cat} categories × {n_per} periods; "
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": run_ingest,
         "plan-audit": run_plan_audit,
         "stress": run_stress,
+        "monitor": run_monitor,
     }[args.command]
     from risklab.scenarios import ScenarioError
 

@@ -123,6 +123,14 @@ EXTRA_CHECKS = {
     "quickstart": _check_quickstart,
     "case_study": _check_figures("case_study_prevalence.png", "case_study_enforcement.png"),
     "capacity_and_detection": _check_figures("capacity_curves.png"),
+    "monitoring": _check_figures(
+        "monitoring_trends.png",
+        "monitoring_status.png",
+        "monitoring_kpis.png",
+        "monitoring_report/monitoring_report.html",
+        "monitoring_report/monitoring_report.md",
+        "monitoring_report/monitoring_status.png",
+    ),
 }
 
 

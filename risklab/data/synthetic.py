@@ -551,9 +551,7 @@ def simulate_marketplace(
         "underestimation": by_category(true_prev / claimed),
     }
     if monitored:
-        truth["hidden_share_by_period"] = by_category(
-            1.0 - np.minimum(by_period["reachable"], 1.0)
-        )
+        truth["hidden_share_by_period"] = by_category(1.0 - np.minimum(by_period["reachable"], 1.0))
         truth["efficiency_by_period"] = by_category(by_period["efficiency"])
         truth["detection_level_by_period"] = by_category(by_period["level"])
     if evidence_periods is not None:

@@ -33,7 +33,12 @@ from scipy.special import expit, logit
 
 from risklab.data.synthetic import SimulatedMarketplace, _periods, simulate_marketplace
 
-__all__ = ["COMMITMENT_QUANTITIES", "SimulatedCommitment", "simulate_monitored_marketplace"]
+__all__ = [
+    "COMMITMENT_QUANTITIES",
+    "SimulatedCommitment",
+    "hold_out_last_periods",
+    "simulate_monitored_marketplace",
+]
 
 #: Quantities a commitment can move, with the ``simulate_marketplace`` hook that shifts each.
 COMMITMENT_QUANTITIES: dict[str, str] = {
@@ -378,3 +383,61 @@ def simulate_monitored_marketplace(
     sim.commitments_toml = _commitments_toml(resolved, periods)
     sim.kpis = _kpis(sim)
     return sim
+
+
+def hold_out_last_periods(sim: SimulatedMarketplace, n: int = 1):
+    """Split a simulated marketplace into the submission to fit and the last ``n`` month(s).
+
+    The held-out months play the part of a new reporting period (for
+    :func:`risklab.monitoring.early_warning.early_warning`): their listings, detections and
+    evidence form a submission of their own, with the same scale, claims and policy.
+
+    Parameters
+    ----------
+    sim : SimulatedMarketplace
+        Without traders: the ``traders`` table summarises the whole window and cannot be cut.
+    n : int
+        Months to hold out (at least one, fewer than the window).
+
+    Returns
+    -------
+    (risklab.data.Submission, risklab.data.Submission)
+        The fitted window and the held-out months.
+    """
+    from risklab.data.submission import Submission
+
+    if "traders" in sim.tables:
+        raise ValueError(
+            "cannot hold out months of a marketplace with traders: traders.csv covers the whole "
+            "window; simulate with traders=False"
+        )
+    periods = list(sim.truth["periods"])
+    if not 1 <= n < len(periods):
+        raise ValueError(f"n must be between 1 and {len(periods) - 1}, got {n}")
+    cut = periods[-n]
+
+    def part(frames: dict[str, pd.DataFrame], new: bool) -> dict[str, pd.DataFrame]:
+        out = {}
+        for name, frame in frames.items():
+            keep = frame[(frame["period"] >= cut) == new] if "period" in frame else frame
+            if len(keep):
+                out[name] = keep.reset_index(drop=True)
+        return out
+
+    def build(new: bool):
+        platform = dict(sim.toml["platform"])
+        if new:
+            platform["period_start"] = cut
+        else:
+            platform["period_end"] = periods[-n - 1]
+        evidence = part(sim.evidence, new)
+        return Submission.from_dataframes(
+            platform=platform,
+            scale=sim.toml["scale"],
+            claims=sim.toml["claims"],
+            policy=sim.toml.get("policy"),
+            evidence=evidence or None,
+            **part(sim.tables, new),
+        )
+
+    return build(False), build(True)

@@ -347,10 +347,16 @@ def _check_target(target: Target, unit: str, periods: list[str], effective: str,
 
 
 def _check_enforcement_data(data: xr.Dataset, where: str) -> None:
-    if "enforcement_reached" not in data or "strike_threshold" not in data.attrs:
+    if (
+        "enforcement_reached" not in data
+        or "strike_threshold" not in data.attrs
+        or "traders_count" not in data
+        or int(np.asarray(data["traders_count"].values).sum()) == 0
+    ):
         raise CommitmentError(
-            f"{where}: key 'quantity' is 'enforcement', which needs suspensions per period "
-            "(enforcement.csv) and a [policy] in submission.toml"
+            f"{where}: key 'quantity' is 'enforcement', which needs the repeat-offender data: "
+            "traders.csv, suspensions per period (enforcement.csv) and a [policy] in "
+            "submission.toml"
         )
     if int(np.asarray(data["enforcement_reached"].values).sum()) == 0:
         raise CommitmentError(

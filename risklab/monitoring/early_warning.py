@@ -12,9 +12,10 @@ Per commitment with a target, at the last new month:
 
 * ``p_met_before``: P(target met) projected from the fit alone; ``p_met_after`` the same given
   the new data (reweighted); ``p_improved_after`` P(effect in the improving direction);
-* ``p_consistent_if_met``: a joint posterior predictive p-value of the new figures under the
-  draws where the commitment is met (discrepancy: their log-likelihood). Small values mean the
-  figures are unusual if the commitment were met;
+* ``p_consistent_if_met``: a joint predictive p-value of the new figures under the draws where
+  the commitment is met (discrepancy: Mahalanobis distance of ``log(1 + y)`` from the
+  replicates, :func:`mahalanobis_p_value`). Small values mean the figures are unusual if the
+  commitment were met;
 * per figure, the predictive interval under "met" and a two-sided p-value.
 
 ``flag`` is ``"deterioration"`` when ``p_consistent_if_met < alert`` or P(met) fell to 0.25 or
@@ -38,12 +39,18 @@ from risklab.monitoring.commitments import CommitmentError
 from risklab.monitoring.projection import Projection, month_index, project
 from risklab.monitoring.quantities import quantity
 
-__all__ = ["MIN_ESS", "EarlyWarning", "early_warning"]
+__all__ = [
+    "MIN_ESS",
+    "EarlyWarning",
+    "check_new_submission",
+    "early_warning",
+    "mahalanobis_p_value",
+]
 
 #: Smallest effective sample size of the importance weights trusted without a refit.
 MIN_ESS = 100.0
 #: Monte Carlo draws of each month's cell deviation per posterior draw.
-CELL_DRAWS = 32
+CELL_DRAWS = 64
 
 
 @dataclass
@@ -189,7 +196,7 @@ def early_warning(
     periods = [str(p) for p in data[PERIOD].values]
     new = new_submission.data
     new_periods = [str(p) for p in new[PERIOD].values]
-    _check_new(new, categories, channels, periods)
+    check_new_submission(new, categories, channels, periods)
 
     figures = _figures(new_submission, categories, channels)
     log_w = 0.0
@@ -283,7 +290,9 @@ def early_warning(
     )
 
 
-def _check_new(new, categories, channels, periods) -> None:
+def check_new_submission(new, categories, channels, periods) -> None:
+    """Check a new period's data (an ``xarray.Dataset``) against a fit's categories, channels and
+    periods; raise :class:`CommitmentError` naming the source otherwise."""
     source = str(new.attrs.get("source", "new period"))
     unknown = sorted(set(str(c) for c in new[CATEGORY].values) - set(categories))
     if unknown:
@@ -300,14 +309,22 @@ def _check_new(new, categories, channels, periods) -> None:
 
 
 def _predictive_checks(figures, per_period, met, rng, prob):
-    """Joint and per-figure posterior predictive p-values under the draws where ``met``."""
+    """Joint and per-figure predictive p-values of the new figures under the draws where ``met``.
+
+    Replicates come from the met draws (each with one cell deviation), so they follow the
+    predictive distribution the observed figures would have if the commitment were met. Each
+    figure gets a two-sided tail probability. The joint check uses a discrepancy that does not
+    depend on a draw — the Mahalanobis distance of ``log(1 + y)`` from the replicates' mean,
+    with their covariance shrunk towards its diagonal — so that, under the model, the observed
+    distance is exchangeable with the replicates' and the p-value is uniform. (A discrepancy
+    scored per draw, such as the log-likelihood, is not: with precise counts the observed
+    figures always fit a draw worse than that draw's own replicates.)
+    """
     chosen = np.flatnonzero(met)
-    if chosen.size == 0:
+    if chosen.size < 2:
         return 0.0, []
     tail = (1.0 - prob) / 2.0
-    t_obs = np.zeros(chosen.size)
-    t_rep = np.zeros(chosen.size)
-    rows = []
+    rows, replicates, observed = [], [], []
     for fig in figures:
         proj, pi = per_period[fig.period]
         p = _probabilities(fig, proj, pi)
@@ -315,8 +332,8 @@ def _predictive_checks(figures, per_period, met, rng, prob):
             continue
         p = p[chosen, 0]  # one cell deviation per draw (the first Monte Carlo draw)
         y_rep = rng.binomial(fig.trials, p)
-        t_obs += _binom_logpmf(fig.observed, fig.trials, p)
-        t_rep += _binom_logpmf(y_rep, fig.trials, p)
+        replicates.append(np.log1p(y_rep))
+        observed.append(np.log1p(fig.observed))
         low, median, high = np.quantile(y_rep, [tail, 0.5, 1.0 - tail])
         below = np.mean(y_rep <= fig.observed)
         above = np.mean(y_rep >= fig.observed)
@@ -333,7 +350,39 @@ def _predictive_checks(figures, per_period, met, rng, prob):
                 "p_value": float(min(1.0, 2.0 * min(below, above))),
             }
         )
-    return float(np.mean(t_rep <= t_obs)), rows
+    if not replicates:
+        return float("nan"), rows
+    return mahalanobis_p_value(np.stack(replicates, axis=1), np.asarray(observed)), rows
+
+
+def mahalanobis_p_value(replicates: np.ndarray, observed: np.ndarray) -> float:
+    """Share of replicates at least as far from the replicates' centre as ``observed``.
+
+    Parameters
+    ----------
+    replicates : numpy.ndarray
+        (n, F) replicated figures.
+    observed : numpy.ndarray
+        (F,) observed figures.
+
+    Returns
+    -------
+    float
+        ``P(D(y_rep) ≥ D(y_obs))`` with ``D(y) = (y − m)ᵀ C⁻¹ (y − m)``, ``m`` and ``C`` the
+        replicates' mean and covariance shrunk towards its diagonal by ``min(1, F / n)``.
+    """
+    n, f = replicates.shape
+    mean = replicates.mean(axis=0)
+    centred = replicates - mean
+    cov = centred.T @ centred / max(n - 1, 1)
+    shrink = min(1.0, f / n)
+    cov = (1.0 - shrink) * cov + shrink * np.diag(np.diag(cov))
+    cov = cov + np.eye(f) * (1e-9 + 1e-9 * np.trace(cov) / f)
+    inverse = np.linalg.pinv(cov)
+    d_rep = np.einsum("ij,jk,ik->i", centred, inverse, centred)
+    diff = observed - mean
+    d_obs = float(diff @ inverse @ diff)
+    return float(np.mean(d_rep >= d_obs))
 
 
 def _flag(p_before: float, p_after: float, p_cons: float, ess: float, alert: float) -> str:

@@ -158,6 +158,16 @@ def reappearance_probability(mean_strikes, shape, detection_rate):
     return 1.0 - np.exp(log_p1 + np.log(d)) / -np.expm1(log_p0_strikes)
 
 
+def _platform_units(kpi: str, data, t_idx: list[int]) -> np.ndarray | None:
+    """Units behind a platform-wide KPI: traders reaching the threshold by month (enforcement
+    rate, when ``enforcement.csv`` is given) or detected traders (reappearance rate)."""
+    if kpi == "enforcement_rate" and "enforcement_reached" in data:
+        return np.asarray(data["enforcement_reached"].values, dtype=float)[t_idx]
+    if kpi == "reappearance_rate" and "traders_count" in data:
+        return np.array([float(np.asarray(data["traders_count"].values).sum())])
+    return None
+
+
 def _kt(post, name: str) -> np.ndarray:
     var = post[name]
     dims = [d for d in (CATEGORY, PERIOD) if d in var.dims]
@@ -198,8 +208,18 @@ def _implied(fitted) -> dict[str, np.ndarray]:
     return out
 
 
-def compare_kpis(fitted, kpis: pd.DataFrame, *, prob: float = DEFAULT_PROB) -> pd.DataFrame:
-    """Set each reported KPI against its posterior under the model.
+def compare_kpis(
+    fitted, kpis: pd.DataFrame, *, prob: float = DEFAULT_PROB, random_seed: int = 0
+) -> pd.DataFrame:
+    """Set each reported KPI against its posterior predictive under the model.
+
+    A reported rate is a realised share of finitely many units, so the model's counterpart is
+    the posterior predictive of that share, not the expected rate: each draw's rate plus binomial
+    noise over the units behind the figure — listings for prevalence, illegal listings
+    (``π · listings``) for the proactive control and detection rates, traders reaching the
+    threshold for the enforcement rate (which is also weighted by them over months, when
+    ``enforcement.csv`` is given), detected traders for the reappearance rate. The hidden share
+    has no realised counterpart and is compared with its posterior.
 
     Parameters
     ----------
@@ -209,6 +229,8 @@ def compare_kpis(fitted, kpis: pd.DataFrame, *, prob: float = DEFAULT_PROB) -> p
         From :func:`load_kpis`.
     prob : float
         Mass of the equal-tailed intervals.
+    random_seed : int
+        Seed of the binomial noise.
 
     Returns
     -------
@@ -217,6 +239,7 @@ def compare_kpis(fitted, kpis: pd.DataFrame, *, prob: float = DEFAULT_PROB) -> p
         p_implied_below_reported, verdict, flatters``.
     """
     prob = check_prob(prob)
+    rng = np.random.default_rng([random_seed, 17])
     data = fitted.submission.data
     periods = [str(p) for p in data[PERIOD].values]
     categories = [str(c) for c in data[CATEGORY].values]
@@ -229,7 +252,12 @@ def compare_kpis(fitted, kpis: pd.DataFrame, *, prob: float = DEFAULT_PROB) -> p
         t_idx = [periods.index(row.period)] if row.period else list(range(len(periods)))
         values = implied[row.kpi]
         if weighting == "platform":
-            draws = values[:, t_idx].mean(axis=1)
+            units = _platform_units(row.kpi, data, t_idx)
+            if row.kpi == "enforcement_rate" and units is not None and units.sum() > 0:
+                draws = (values[:, t_idx] * units).sum(axis=1) / units.sum()
+            else:
+                draws = values[:, t_idx].mean(axis=1)
+            n = None if units is None else np.full(draws.shape, float(units.sum()))
         else:
             k_idx = (
                 [categories.index(row.category)] if row.category else list(range(len(categories)))
@@ -239,6 +267,14 @@ def compare_kpis(fitted, kpis: pd.DataFrame, *, prob: float = DEFAULT_PROB) -> p
             if weighting == "illegal":
                 weights = weights * pi[:, k_idx][:, :, t_idx]
             draws = (sub * weights).sum(axis=(1, 2)) / weights.sum(axis=(1, 2))
+            n = (
+                None
+                if row.kpi == "hidden_share"
+                else weights.sum(axis=(1, 2)) * np.ones(len(draws))
+            )
+        if n is not None:  # the realised share of finitely many units
+            trials = np.maximum(np.round(n), 1).astype(np.int64)
+            draws = rng.binomial(trials, np.clip(draws, 0.0, 1.0)) / trials
         s = summarise(draws, prob)
         p_below = float(np.mean(draws < row.value))
         if p_below >= OUTSIDE:

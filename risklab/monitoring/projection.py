@@ -127,9 +127,7 @@ def project(fitted, period: str, review_hours: np.ndarray, listings: np.ndarray)
     level_logit = logit(_flat(post, "detection_level", CATEGORY)) + total("hidden_share")
     log_theta = np.log(theta) + total("efficiency")
     if "detection_level_trend" in post:
-        level_logit = level_logit + _flat(post, "detection_level_trend", CATEGORY) * years
-    if "efficiency_trend" in post:
-        log_theta = log_theta + _flat(post, "efficiency_trend", CATEGORY) * years
+        level_logit = level_logit + _flat(post, "detection_level_trend")[:, None] * years
     r_new = np.maximum(review_intensity(review_hours, listings), INTENSITY_FLOOR)[None, :]
     reachable = expit(level_logit) / saturation
     proactive = np.minimum(reachable * -np.expm1(-np.exp(log_theta) * r_new), MAX_RATE)

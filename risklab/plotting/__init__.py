@@ -11,6 +11,7 @@ from risklab.plotting.capacity import capacity_curves, plot_capacity_curve, plot
 from risklab.plotting.design import plot_audit_power
 from risklab.plotting.findings import plot_enforcement, plot_prevalence_vs_claimed
 from risklab.plotting.mitigation import plot_allocation, plot_cost_effectiveness
+from risklab.plotting.monitoring import plot_commitment_status, plot_commitment_trend, plot_kpis
 from risklab.plotting.report_figures import (
     plot_band_probabilities,
     plot_convergence,
@@ -28,9 +29,12 @@ __all__ = [
     "plot_band_probabilities",
     "plot_capacity_curve",
     "plot_capacity_curves",
+    "plot_commitment_status",
+    "plot_commitment_trend",
     "plot_convergence",
     "plot_cost_effectiveness",
     "plot_enforcement",
+    "plot_kpis",
     "plot_prevalence_vs_claimed",
     "plot_prior_posterior",
     "plot_prior_sets",

@@ -9,6 +9,7 @@
 from risklab.report.content import SECTION_ORDER, Report, build_report
 from risklab.report.headline import CONTRADICTION_PROB, headline_lines
 from risklab.report.markdown import markdown_to_html
+from risklab.report.monitoring import build_monitoring_report, monitoring_report
 from risklab.report.render import render_html, render_markdown
 from risklab.report.sections import Figure, Section, markdown_table, pct
 
@@ -18,10 +19,12 @@ __all__ = [
     "Figure",
     "Report",
     "Section",
+    "build_monitoring_report",
     "build_report",
     "headline_lines",
     "markdown_table",
     "markdown_to_html",
+    "monitoring_report",
     "pct",
     "render_html",
     "render_markdown",

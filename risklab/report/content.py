@@ -381,7 +381,7 @@ def _fmt(x: float, digits: str) -> str:
     return "–" if not np.isfinite(x) else format(x, digits)
 
 
-def _diagnostics_section(findings: Findings, fitted: RiskModel) -> Section:
+def diagnostics_section(findings: Findings, fitted: RiskModel) -> Section:
     conv = findings.convergence
     table = convergence_table(findings, fitted)
     frame = pd.DataFrame(
@@ -484,7 +484,7 @@ def build_report(
         _capacity_section(findings, fitted),
         _enforcement_section(findings),
         _identification_section(findings, fitted, prior),
-        _diagnostics_section(findings, fitted),
+        diagnostics_section(findings, fitted),
         provenance_section(fitted, extra=_prior_provenance(fitted, prior)),
     ]
     for section in [*sections, *extra_sections]:

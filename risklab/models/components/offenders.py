@@ -199,7 +199,7 @@ class RepeatOffenders(Component):
             q_by_period = None
         else:  # a commitment moves enforcement: per-period suspensions (enforcement.csv)
             q_by_period = pm.Deterministic(
-                "enforcement_by_period", pt.sigmoid(pt.logit(q) + shift), dims=PERIOD
+                "enforcement_by_period", pt.sigmoid(pt.log(q) - pt.log1p(-q) + shift), dims=PERIOD
             )
             reached = ctx.values("enforcement_reached").astype(np.int64)
             seen = np.flatnonzero(reached > 0)
