@@ -325,7 +325,7 @@ ax.figure.savefig(OUT / "monitoring_kpis.png", dpi=110)
 # figures, and a predictive p-value of the figures under the draws where the target is met. The
 # flag turns to "watch" or "deterioration" when the figures are unusual for a met commitment, and
 # to "refit needed" when the importance weights are too uneven (effective sample size below
-# 100).
+# 30; `p_met_after_se` gives the Monte Carlo error of P(met) after the new figures).
 
 # %%
 warning = early_warning(model, new_submission)

@@ -2,7 +2,9 @@
 
 The public API: load a submission, build and fit the platform model, assess it (Art. 34), then
 ask why (attribution), how robust (consistency, sensitivity, scenarios), what mitigation would
-change (Art. 35) and how much evidence would settle it (audit design).
+change (Art. 35) and how much evidence would settle it (audit design); and, once commitments are
+binding, whether they moved what they should (``risklab.monitoring``: ``MonitoringModel``,
+``monitor``).
 
 >>> import risklab
 >>> sub = risklab.load_submission("submission/", evidence="evidence/")   # doctest: +SKIP
@@ -28,6 +30,7 @@ from risklab.data.synthetic import simulate_marketplace
 from risklab.design import AuditPlan, plan_audit
 from risklab.mitigation import Measure
 from risklab.models import PlatformRiskModel, SamplerConfig
+from risklab.monitoring import Commitment, MonitoringModel, load_commitments, monitor
 from risklab.priors import Prior
 from risklab.scenarios import Scenario, load_scenarios, stress_test
 from risklab.sensitivity import compare_prior_sets, prior_sensitivity
@@ -36,9 +39,11 @@ from risklab.sweep import SweepTask, sweep
 __all__ = [
     "Attribution",
     "AuditPlan",
+    "Commitment",
     "Findings",
     "Levers",
     "Measure",
+    "MonitoringModel",
     "PlatformRiskModel",
     "PosteriorState",
     "Prior",
@@ -54,8 +59,10 @@ __all__ = [
     "check_consistency",
     "compare_prior_sets",
     "hours_to_target",
+    "load_commitments",
     "load_scenarios",
     "load_submission",
+    "monitor",
     "plan_audit",
     "prior_sensitivity",
     "simulate_marketplace",

@@ -388,6 +388,7 @@ def test_early_warning_flags():
     assert _flag(0.8, 0.2, 0.5, 1000, 0.05) == "deterioration"
     assert _flag(0.8, 0.6, 0.5, 1000, 0.05) == "watch"
     assert _flag(0.8, 0.8, 0.5, 20, 0.05) == "refit needed"
+    assert _flag(0.8, 0.8, 0.5, 40, 0.05) == "on track"
 
 
 def test_link_helpers_roundtrip():
@@ -466,3 +467,27 @@ def test_review_capacity_intercept_and_trend_are_integrated_out_exactly(sim12):
     )
     total = np.exp(peak) * total
     assert logp == pytest.approx(np.log(total), rel=1e-6)
+
+
+def test_low_rank_adaptation_is_the_monitoring_default(sim12):
+    from risklab.models.config import SamplerConfig as Config
+
+    model = MonitoringModel(sim12.to_submission(), COMMITMENTS[:1])
+    assert model.sampler_config.adaptation == "low_rank"
+    chosen = MonitoringModel(
+        sim12.to_submission(), COMMITMENTS[:1], sampler_config=Config(adaptation="diag")
+    )
+    assert chosen.sampler_config.adaptation == "diag"
+    assert (
+        MonitoringModel(
+            sim12.to_submission(), COMMITMENTS[:1], sampler_config=Config(sampler="pymc")
+        ).sampler_config.adaptation
+        is None
+    )
+    # The platform model's provenance is unchanged by the new field.
+    assert "adaptation" not in Config().to_json()
+    assert Config.from_json(Config(adaptation="low_rank").to_json()).adaptation == "low_rank"
+    with pytest.raises(ValueError, match="nutpie"):
+        Config(sampler="pymc", adaptation="low_rank")
+    with pytest.raises(ValueError, match="adaptation"):
+        Config(adaptation="dense")

@@ -77,6 +77,11 @@ class SimulatedCommitment:
         Period by which the target is promised; default the last period.
     description : str, optional
         Free text for the commitments file.
+    level_change_sd : float
+        Spread of the level change over the covered categories: category *k* gets
+        ``level_change + level_change_sd · z_k``, ``z_k ~ Normal(0, 1)`` from the stream
+        ``numpy.random.default_rng([seed, 7, j])`` (*j* the commitment's position). Zero (the
+        default) moves every category alike.
     """
 
     name: str
@@ -88,6 +93,7 @@ class SimulatedCommitment:
     target: float | None = None
     target_by: str | int | None = None
     description: str | None = None
+    level_change_sd: float = 0.0
 
 
 def _period_index(value: str | int, periods: list[str], what: str) -> int:
@@ -120,6 +126,7 @@ def _resolve(
     categories: list[str],
     periods: list[str],
     traders: bool,
+    seed: int = 0,
 ) -> list[_Resolved]:
     t = len(periods)
     names: set[str] = set()
@@ -171,7 +178,14 @@ def _resolve(
                 f"{where}: unknown categories {unknown}; known: {', '.join(categories)}"
             )
         mask = np.isin(categories, covered).astype(float)
-        out.append(_Resolved(c, t0, covered, mask[:, None] * terms[None, :], by))
+        cell_terms = mask[:, None] * terms[None, :]
+        if c.level_change_sd:
+            if not math.isfinite(c.level_change_sd) or c.level_change_sd < 0:
+                raise ValueError(f"{where}: level_change_sd must be finite and >= 0")
+            j = list(commitments).index(c)
+            z = np.random.default_rng([int(seed), 7, j]).standard_normal(len(categories))
+            cell_terms = cell_terms + (mask * c.level_change_sd * z)[:, None] * step[None, :]
+        out.append(_Resolved(c, t0, covered, cell_terms, by))
     return out
 
 
@@ -236,6 +250,13 @@ def _monitoring_truth(
             "categories": c.categories,
             "level_change": float(c.spec.level_change),
             "slope_change": float(c.spec.slope_change),
+            "level_change_sd": float(c.spec.level_change_sd),
+            # Realised level change per covered category (mean plus the category's deviation).
+            "level_change_by_category": (
+                None
+                if c.categories is None
+                else {cat: float(c.terms[categories.index(cat), c.t0]) for cat in c.categories}
+            ),
             "value": agg.tolist(),
             "counterfactual": agg_cf.tolist(),
             "effect": (agg - agg_cf).tolist(),
@@ -361,7 +382,7 @@ def simulate_monitored_marketplace(
         raise ValueError("a monitored marketplace needs at least two periods")
     periods = _periods(args["start"], n_periods)
     traders = bool(args["traders"])
-    resolved = _resolve(list(commitments), categories, periods, traders)
+    resolved = _resolve(list(commitments), categories, periods, traders, seed)
 
     shifts: dict[str, np.ndarray] = {}
     for c in resolved:

@@ -146,6 +146,8 @@ class RiskModel:
             "nuts_sampler": cfg.sampler,
             "nuts": {"target_accept": cfg.target_accept},
         }
+        if cfg.adaptation is not None:
+            kwargs["nuts"]["adaptation"] = cfg.adaptation
         with self.build():
             idata = pm.sample(**kwargs)
         idata = _sanitise(idata)

@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["SAMPLERS", "SamplerConfig", "derive_seeds"]
+__all__ = ["ADAPTATIONS", "SAMPLERS", "SamplerConfig", "derive_seeds"]
 
 #: NUTS implementations PyMC can drive.
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+#: Mass-matrix adaptations of nutpie (``None``: nutpie's default, a diagonal one).
+ADAPTATIONS = ("diag", "draw_diag", "low_rank")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class SamplerConfig:
         Target acceptance rate of NUTS step-size adaptation.
     progressbar : bool
         Show sampling progress (not part of the provenance that identifies a fit).
+    adaptation : str, optional
+        nutpie's mass-matrix adaptation: ``"diag"``, ``"draw_diag"`` or ``"low_rank"`` (a
+        diagonal plus low-rank mass matrix that follows correlated directions of the posterior);
+        ``None`` (default) leaves nutpie's default (diagonal). nutpie only.
     """
 
     draws: int = 1000
@@ -35,6 +41,7 @@ class SamplerConfig:
     sampler: str = "nutpie"
     target_accept: float = 0.95
     progressbar: bool = False
+    adaptation: str | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -45,11 +52,20 @@ class SamplerConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0.5 <= self.target_accept < 1:
             raise ValueError(f"target_accept must be in [0.5, 1), got {self.target_accept!r}")
+        if self.adaptation is not None:
+            if self.adaptation not in ADAPTATIONS:
+                raise ValueError(
+                    f"adaptation must be one of {ADAPTATIONS} or None, got {self.adaptation!r}"
+                )
+            if self.sampler != "nutpie":
+                raise ValueError("adaptation applies to the nutpie sampler only")
 
     def to_json(self) -> str:
         """JSON of the settings that determine the numbers (progress display excluded)."""
         data = asdict(self)
         data.pop("progressbar")
+        if data["adaptation"] is None:  # the default leaves earlier provenance unchanged
+            data.pop("adaptation")
         return json.dumps(data, sort_keys=True)
 
     @classmethod

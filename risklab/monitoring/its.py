@@ -3,22 +3,24 @@
 For a commitment *j* effective from period ``t0_j`` on a quantity with link ``g`` (logit or log,
 :mod:`risklab.monitoring.quantities`), the model adds to ``g(Q[k, t])`` in every covered category::
 
-    shift_j[k, t] = level_j[k] · step_j(t) + slope_j[k] · ramp_j(t)
+    shift_j[k, t] = level_j[k] · step_j(t) + slope_j · ramp_j(t)
     step_j(t) = 1{t ≥ t0_j},   ramp_j(t) = max(0, t − t0_j) / 12   (years since the date)
 
-Changes are hierarchical over categories: ``level_j[k] ~ Normal(μ_j, σ_j)`` with ``μ_j ~
-commitment_level``, ``σ_j ~ commitment_level_sd`` (likewise the slope), sampled centred where the
-data after the date pin a category's change down and non-centred elsewhere (the rule of
-:mod:`risklab.models.components._parametrisation`; review capacity, observed directly, is always
-centred, with the spread fixed at the prior scale of ``commitment_level_sd``;
-``InterruptedTimeSeries._centred_cells``); a commitment covering one category, and an efficiency
-commitment (θ is shared by all categories, :data:`POOLED`), has ``level_j = μ_j``. Effects of
-several commitments on one quantity add up. Before its first commitment a monitored quantity
-follows a baseline: prevalence its per-category linear trend (the platform model's); the detection
-level (hidden share) and enforcement a platform-wide linear trend (per year, from the window's
-middle); efficiency none (θ is constant before its first commitment, as in the platform model);
-review capacity a per-category log-linear regression of the observed review intensity. So a change
-is measured against the pre-existing trajectory, not against a flat line.
+Level changes are hierarchical over categories: ``level_j[k] ~ Normal(μ_j, σ)`` with ``μ_j ~
+commitment_level`` and the spread fixed, ``σ =`` :data:`LEVEL_SPREAD` (0.25); the slope change
+``slope_j ~ commitment_slope`` is one per commitment (per-category slopes beside per-category
+baseline trends are not identified well enough to sample: R-hat 1.03–1.08). Level changes are
+sampled centred where the data after the date pin a category's change down and non-centred
+elsewhere (the rule of :mod:`risklab.models.components._parametrisation`; review capacity, observed
+directly, is always centred; ``InterruptedTimeSeries._centred_cells``); a commitment covering one
+category, and an efficiency commitment (θ is shared by all categories, :data:`POOLED`), has
+``level_j = μ_j``. Effects of several commitments on one quantity add up. Before its first
+commitment a monitored quantity follows a baseline: prevalence its per-category linear trend (the
+platform model's); the detection level (hidden share) and enforcement a platform-wide linear trend
+(per year, from the window's middle); efficiency none (θ is constant before its first commitment,
+as in the platform model); review capacity a per-category log-linear regression of the observed
+review intensity. So a change is measured against the pre-existing trajectory, not against a flat
+line.
 
 This component builds the shifts only; the platform model's components apply them
 (``ctx.shared["its_shift_<quantity>"]``): prevalence adds its shift to ``logit π``, capacity to the
@@ -41,7 +43,6 @@ from risklab.dims import CATEGORY, PERIOD
 from risklab.models.components._parametrisation import (
     centred_where,
     partially_centred_normal,
-    prior_scale,
 )
 from risklab.models.components.base import BuildContext, Component
 from risklab.models.components.capacity import review_intensity
@@ -66,6 +67,13 @@ COMMITMENT_CELL = "commitment_cell"
 #: efficiency θ is shared by all categories in the platform model, and per-category changes of it
 #: are not identified (R-hat 1.05–1.45 and divergences on a 4-category recovery case).
 POOLED = frozenset({"efficiency"})
+#: Spread (link scale) of a commitment's level change over its categories: each category's change
+#: is ``Normal(μ_j, LEVEL_SPREAD)``. Fixed, not learnt: a commitment covers a handful of
+#: categories, which say little about the spread, and a learnt spread put the sampler in the
+#: funnel wherever the categories changed alike — worst for a commitment without any effect,
+#: whose true spread is zero (HalfNormal(0.25): 37 divergences, R-hat 1.04; boundary-avoiding
+#: Gamma(2, 8): still 9 divergences at σ ≈ 0.005 on the recovery case).
+LEVEL_SPREAD = 0.25
 #: Periods per year (periods are months).
 PERIODS_PER_YEAR = 12.0
 
@@ -108,15 +116,8 @@ class InterruptedTimeSeries(Component):
         # Change of the quantity on its link scale (logit or log) at the effective date: a
         # level change of ±2 (a factor ~7 in odds) is at the edge of the prior's 95%.
         "commitment_level": Prior("Normal", mu=0.0, sigma=1.0),
-        # Spread of a commitment's change over its categories. Boundary-avoiding (Gamma(2, ·),
-        # density zero at zero; Chung et al. 2013), as the channel ratios': a commitment often
-        # moves every category alike, and with a HalfNormal the sampler met the funnel's neck
-        # (37 divergences, R-hat 1.04 on a 4-category recovery case with equal true changes).
-        # Mean 0.25, 95% below 0.6.
-        "commitment_level_sd": Prior("Gamma", alpha=2.0, beta=8.0),
         # Change of the yearly slope after the date (link scale per year).
         "commitment_slope": Prior("Normal", mu=0.0, sigma=1.0),
-        "commitment_slope_sd": Prior("Gamma", alpha=2.0, beta=8.0),
         # Baseline yearly trends (platform-wide) of the monitored detection level and
         # enforcement. Per-category trends of the detection level were tried and left the
         # sampler stuck (R-hat 1.2, bulk ESS 8 for their mean on a 4-category recovery case):
@@ -149,13 +150,14 @@ class InterruptedTimeSeries(Component):
         n_k, n_t, n_j = len(categories), len(periods), len(self.commitments)
         model.add_coord(COMMITMENT, [c.name for c in self.commitments])
         level_mu = ctx.prior("commitment_level", dims=[COMMITMENT])
-        level_sd = ctx.prior("commitment_level_sd", dims=[COMMITMENT])
         slope_mu = ctx.prior("commitment_slope", dims=[COMMITMENT])
-        slope_sd = ctx.prior("commitment_slope_sd", dims=[COMMITMENT])
 
-        # Changes per (commitment, category): pooled mean plus a non-centred category deviation
-        # where a commitment covers two or more categories; the mean alone where it covers one;
-        # the platform-wide mean in every category for platform-wide quantities.
+        # Level changes per (commitment, category): the pooled mean plus a category deviation
+        # where a commitment covers two or more categories; the mean alone where it covers one,
+        # for efficiency (POOLED) and for the platform-wide enforcement. Slope changes are one
+        # per commitment in every covered category: a slope is told apart from the baseline
+        # trend only by the months before the date, and per-category slopes on top of
+        # per-category trends failed the gate (R-hat 1.03–1.08, divergences).
         cells = [
             (j, categories.index(cat))
             for j, c in enumerate(self.commitments)
@@ -165,13 +167,14 @@ class InterruptedTimeSeries(Component):
         level = pt.zeros((n_j, n_k))
         slope = pt.zeros((n_j, n_k))
         for j, c in enumerate(self.commitments):
-            if not quantity(c.quantity).per_category:
-                level = pt.set_subtensor(level[j], pt.broadcast_to(level_mu[j], (n_k,)))
-                slope = pt.set_subtensor(slope[j], pt.broadcast_to(slope_mu[j], (n_k,)))
-            elif len(c.categories) == 1 or c.quantity in POOLED:
-                ks = np.array([categories.index(cat) for cat in c.categories])
+            ks = (
+                np.arange(n_k)
+                if not quantity(c.quantity).per_category
+                else np.array([categories.index(cat) for cat in c.categories])
+            )
+            slope = pt.set_subtensor(slope[j, ks], slope_mu[j])
+            if len(ks) == 1 or c.quantity in POOLED or not quantity(c.quantity).per_category:
                 level = pt.set_subtensor(level[j, ks], level_mu[j])
-                slope = pt.set_subtensor(slope[j, ks], slope_mu[j])
         if cells:
             model.add_coord(
                 COMMITMENT_CELL,
@@ -179,34 +182,14 @@ class InterruptedTimeSeries(Component):
             )
             j_idx = np.array([j for j, _ in cells])
             k_idx = np.array([k for _, k in cells])
-            level_centred, slope_centred = self._centred_cells(ctx, cells)
-            # Review capacity: observed hours pin each category's change down, so pooling only
-            # regularises the mean and its spread is fixed at the prior's scale. A free spread
-            # met the funnel where the data's precision equals the spread (R-hat 1.15, bulk
-            # ESS 11 on a 4-category case whose categories all changed alike).
-            fixed = np.array([self.commitments[j].quantity == "review_capacity" for j, _ in cells])
-            level_spread = pt.where(
-                fixed, prior_scale(ctx.priors["commitment_level_sd"], 0.25), level_sd[j_idx]
-            )
-            slope_spread = pt.where(
-                fixed, prior_scale(ctx.priors["commitment_slope_sd"], 0.25), slope_sd[j_idx]
-            )
             level_cell = partially_centred_normal(
                 "commitment_level_cell",
                 level_mu[j_idx],
-                level_spread,
-                level_centred,
-                dims=(COMMITMENT_CELL,),
-            )
-            slope_cell = partially_centred_normal(
-                "commitment_slope_cell",
-                slope_mu[j_idx],
-                slope_spread,
-                slope_centred,
+                LEVEL_SPREAD,
+                self._centred_cells(ctx, cells),
                 dims=(COMMITMENT_CELL,),
             )
             level = pt.set_subtensor(level[j_idx, k_idx], level_cell)
-            slope = pt.set_subtensor(slope[j_idx, k_idx], slope_cell)
         level = pm.Deterministic("commitment_level_change", level, dims=(COMMITMENT, CATEGORY))
         slope = pm.Deterministic("commitment_slope_change", slope, dims=(COMMITMENT, CATEGORY))
 
@@ -232,43 +215,33 @@ class InterruptedTimeSeries(Component):
                 continue
             ctx.shared[shift_key(name)] = total
 
-    def _centred_cells(
-        self, ctx: BuildContext, cells: list[tuple[int, int]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Which (commitment, category) level and slope changes to sample centred.
+    def _centred_cells(self, ctx: BuildContext, cells: list[tuple[int, int]]) -> np.ndarray:
+        """Which (commitment, category) level changes to sample centred.
 
         The rule of :mod:`risklab.models.components._parametrisation` against
-        ``commitment_level_sd``, with the information after the effective date: review capacity
+        :data:`LEVEL_SPREAD`, with the information after the effective date: review capacity
         — observed hours, precise: always centred; prevalence — detections and random audits'
         illegal finds; hidden share — planted listings (``planted · p̂ (1 − p̂)``). (Efficiency
         commitments have no per-category changes, :data:`POOLED`.)
-        A slope's information is the level's times the mean squared ramp (years since the date).
         """
         periods = [str(p) for p in ctx.data[PERIOD].values]
-        n_t = len(periods)
         detected = ctx.data["detected"].sum("channel").transpose(CATEGORY, PERIOD).values
         found = ctx.values("audit_random_illegal")
         planted = ctx.values("planted").astype(float)
         share = (ctx.values("caught") + 0.5) / (planted + 1.0)
         planted_info = planted * share * (1.0 - share)
-        reference = prior_scale(ctx.priors["commitment_level_sd"], 0.25)
-        level_info = np.zeros(len(cells))
-        slope_info = np.zeros(len(cells))
+        reference = LEVEL_SPREAD
+        info = np.zeros(len(cells))
         for i, (j, k) in enumerate(cells):
             c = self.commitments[j]
-            t0 = periods.index(c.effective)
+            after = slice(periods.index(c.effective), None)
             if c.quantity == "review_capacity":
-                level_info[i] = slope_info[i] = np.inf
-                continue
-            if c.quantity == "prevalence":
-                info = detected[k] + found[k]
+                info[i] = np.inf
+            elif c.quantity == "prevalence":
+                info[i] = detected[k, after].sum() + found[k, after].sum()
             elif c.quantity == "hidden_share":
-                info = planted_info[k]
-            else:
-                continue
-            level_info[i] = info[t0:].sum()
-            slope_info[i] = (info * ramp(t0, n_t) ** 2)[t0:].sum()
-        return centred_where(level_info, reference), centred_where(slope_info, reference)
+                info[i] = planted_info[k, after].sum()
+        return centred_where(info, reference)
 
     def _capacity_regression(self, ctx: BuildContext, shift, years: np.ndarray) -> None:
         """``log r[k, t] = a_k + b_k · years_t + shift[k, t] + ε``, with ``a_k`` and ``b_k``

@@ -397,7 +397,14 @@ def _warning_section(warning, prob: float) -> Section:
             "commitment": t["commitment"],
             "period": t["period"],
             "P(target met) before": t["p_met_before"].map(_p),
-            "P(target met) after": t["p_met_after"].map(_p),
+            "P(target met) after": [
+                _p(p) if not np.isfinite(se) else f"{_p(p)} ± {se:.2f}"
+                for p, se in zip(
+                    t["p_met_after"],
+                    t.get("p_met_after_se", pd.Series(np.nan, index=t.index)),
+                    strict=True,
+                )
+            ],
             "P(improved) after": t["p_improved_after"].map(_p),
             "p-value if met": t["p_consistent_if_met"].map(_p),
             "flag": [
@@ -414,8 +421,8 @@ def _warning_section(warning, prob: float) -> Section:
         "commitment being met, without refitting (importance reweighting of the fitted "
         f"posterior; effective sample size of the weights {ess:.0f}). *before*/*after*: "
         "P(target met) at the last new period projected from the fit alone and given the new "
-        "figures; *p-value if met*: how unusual the new figures are if the commitment is met "
-        "(small: unusual).\n\n"
+        "figures (± its Monte Carlo standard error); *p-value if met*: how unusual the new "
+        "figures are if the commitment is met (small: unusual).\n\n"
         + markdown_table(
             frame,
             numeric=[c for c in frame.columns if c.startswith(("P(", "p-value"))],
