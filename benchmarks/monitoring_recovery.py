@@ -5,7 +5,7 @@ hidden-share cut (link controls, logit level +1.0 ± 0.3 over categories) and a 
 (logit −0.7 ± 0.3 in medicines and toys) and more review hours (log +0.4) that are *present*, and a
 prevalence commitment in cosmetics and electronics whose true effect is *zero* — with random audits
 and planted listings every third month and proactive detections only, fits
-:class:`risklab.monitoring.MonitoringModel` (nutpie, 2 chains × 1000 draws after 700 warm-up,
+:class:`risklab.monitoring.MonitoringModel` (nutpie, 4 chains × 1000 draws after 700 warm-up,
 target acceptance 0.99, low-rank mass matrix) and records per commitment: whether the 90% interval
 of the effect at the last month covers the truth, P(improved), and whether the fit passed the
 convergence gate. Rates over replicates:
@@ -80,7 +80,7 @@ def replicate(seed: int) -> dict:
     model = MonitoringModel(
         sim.to_submission(),
         commitments,
-        sampler_config=SamplerConfig(draws=1000, tune=700, chains=2, target_accept=0.99),
+        sampler_config=SamplerConfig(draws=1000, tune=700, chains=4, target_accept=0.99),
     )
     start = time.perf_counter()
     with warnings.catch_warnings():

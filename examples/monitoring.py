@@ -233,13 +233,12 @@ except CommitmentError as exc:
 # `MonitoringModel` is the platform model (prevalence, capacity curve, channels, evidence,
 # repeat offenders) with, for every commitment, a level and a slope change of its quantity at
 # its effective date, hierarchical over the categories it covers, on top of each quantity's
-# baseline trend. Short chains keep the example quick; a real monitoring round uses 4 × 1000
+# baseline trend. Two chains keep the example quick; a real monitoring round uses 4 × 1000
 # draws and must pass the convergence gate before anything is reported.
 
 # %%
-model = MonitoringModel(
-    submission, commitments, sampler_config=SamplerConfig(draws=500, tune=500, chains=2)
-)
+config = SamplerConfig(draws=1000, tune=700, chains=2, target_accept=0.99)
+model = MonitoringModel(submission, commitments, sampler_config=config)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     model.fit(random_seed=SEED)

@@ -326,7 +326,7 @@ def _predictive_checks(figures, per_period, met, rng, prob):
     figures always fit a draw worse than that draw's own replicates.)
     """
     chosen = np.flatnonzero(met)
-    if chosen.size < 2:
+    if chosen.size < 4:
         return 0.0, []
     tail = (1.0 - prob) / 2.0
     rows, replicates, observed = [], [], []
@@ -361,7 +361,7 @@ def _predictive_checks(figures, per_period, met, rng, prob):
 
 
 def mahalanobis_p_value(replicates: np.ndarray, observed: np.ndarray) -> float:
-    """Share of replicates at least as far from the replicates' centre as ``observed``.
+    """Share of held-out replicates at least as far from the replicates' centre as ``observed``.
 
     Parameters
     ----------
@@ -373,18 +373,25 @@ def mahalanobis_p_value(replicates: np.ndarray, observed: np.ndarray) -> float:
     Returns
     -------
     float
-        ``P(D(y_rep) ≥ D(y_obs))`` with ``D(y) = (y − m)ᵀ C⁻¹ (y − m)``, ``m`` and ``C`` the
-        replicates' mean and covariance shrunk towards its diagonal by ``min(1, F / n)``.
+        ``P(D(y_rep) ≥ D(y_obs))`` with ``D(y) = (y − m)ᵀ C⁻¹ (y − m)``. ``m`` and ``C`` (the
+        covariance shrunk towards its diagonal by ``min(1, F / n)``) come from every other
+        replicate; the distances are taken for the remaining replicates and for ``observed``, so
+        both are out of sample and exchangeable under the model. (Distances of the replicates
+        that estimated ``m`` and ``C`` are too small, by a factor growing with F / n: with 75
+        figures and 800 replicates, 8.5% of a correct model's p-values fell below 0.05 and 62%
+        below 0.5.)
     """
-    n, f = replicates.shape
-    mean = replicates.mean(axis=0)
-    centred = replicates - mean
-    cov = centred.T @ centred / max(n - 1, 1)
-    shrink = min(1.0, f / n)
+    f = replicates.shape[1]
+    fit, held = replicates[0::2], replicates[1::2]
+    mean = fit.mean(axis=0)
+    centred = fit - mean
+    cov = centred.T @ centred / max(len(fit) - 1, 1)
+    shrink = min(1.0, f / len(fit))
     cov = (1.0 - shrink) * cov + shrink * np.diag(np.diag(cov))
     cov = cov + np.eye(f) * (1e-9 + 1e-9 * np.trace(cov) / f)
     inverse = np.linalg.pinv(cov)
-    d_rep = np.einsum("ij,jk,ik->i", centred, inverse, centred)
+    diff_rep = held - mean
+    d_rep = np.einsum("ij,jk,ik->i", diff_rep, inverse, diff_rep)
     diff = observed - mean
     d_obs = float(diff @ inverse @ diff)
     return float(np.mean(d_rep >= d_obs))
