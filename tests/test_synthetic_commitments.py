@@ -469,3 +469,30 @@ def test_enforcement_commitment_raises_the_suspended_share():
 def test_argument_errors(commitments, kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate_monitored_marketplace(0, commitments, categories=CATS, **kwargs)
+
+
+def test_level_change_spread_over_categories():
+    """``level_change_sd`` gives each covered category its own level change, drawn per seed."""
+    spec = [C("p", "prevalence", 12, level_change=-0.5, level_change_sd=0.3)]
+    sim = simulate_monitored_marketplace(4, spec, categories=CATS)
+    levels = sim.truth["monitoring"]["p"]["level_change_by_category"]
+    assert set(levels) == set(CATS)
+    values = np.array(list(levels.values()))
+    assert np.std(values) > 0.05  # they differ
+    z = np.random.default_rng([4, 7, 0]).standard_normal(len(CATS))
+    np.testing.assert_allclose(values, -0.5 + 0.3 * z[[CATS.index(c) for c in levels]])
+    # The truth's prevalence moves by each category's own level at the date.
+    tr = sim.truth
+    for cat, level in levels.items():
+        before = logit(np.array(tr["prevalence"][cat]))
+        ref = simulate_monitored_marketplace(4, [C("p", "prevalence", 12)], categories=CATS)
+        base = logit(np.array(ref.truth["prevalence"][cat]))
+        np.testing.assert_allclose((before - base)[12:], level, atol=1e-9)
+        np.testing.assert_allclose((before - base)[:12], 0.0, atol=1e-12)
+    # Without a spread every category gets the mean.
+    plain = simulate_monitored_marketplace(
+        4, [C("p", "prevalence", 12, level_change=-0.5)], categories=CATS
+    )
+    assert set(plain.truth["monitoring"]["p"]["level_change_by_category"].values()) == {-0.5}
+    with pytest.raises(ValueError, match="level_change_sd"):
+        simulate_monitored_marketplace(4, [C("p", "prevalence", 12, level_change_sd=-1.0)])
