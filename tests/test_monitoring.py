@@ -389,6 +389,8 @@ def test_early_warning_flags():
     assert _flag(0.8, 0.6, 0.5, 1000, 0.05) == "watch"
     assert _flag(0.8, 0.8, 0.5, 20, 0.05) == "refit needed"
     assert _flag(0.8, 0.8, 0.5, 40, 0.05) == "on track"
+    assert _flag(0.01, 0.0, float("nan"), 1000, 0.05) == "off track"
+    assert _flag(0.3, 0.0, 0.5, 1000, 0.05) == "deterioration"
 
 
 def test_link_helpers_roundtrip():

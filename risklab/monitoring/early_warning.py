@@ -21,8 +21,10 @@ Per commitment with a target, at the last new month:
 
 ``flag`` is ``"deterioration"`` when ``p_consistent_if_met < alert`` or P(met) fell to 0.25 or
 less, ``"watch"`` when ``p_consistent_if_met < 4 · alert`` or P(met) fell by more than 0.1,
-``"on track"`` otherwise; ``"refit needed"`` when the weights' ESS is below
-:data:`MIN_ESS`; ``"no target"`` for commitments without one. The met/not-met split uses the
+``"on track"`` otherwise; ``"off track"`` when P(met) is below :data:`OFF_TRACK` both before and
+after the new figures (``p_consistent_if_met`` is then NaN when fewer than 4 draws meet the
+target); ``"refit needed"`` when the weights' ESS is below :data:`MIN_ESS`; ``"no target"`` for
+commitments without one. The met/not-met split uses the
 structural value of the quantity (for prevalence: without the month's cell deviation).
 """
 
@@ -52,6 +54,9 @@ __all__ = [
 #: with thousands of detections per category is informative, so the weights are uneven by nature
 #: (ESS 30–40 of 1000 draws on the recovery case); ``p_met_after_se`` gives the Monte Carlo error.
 MIN_ESS = 30.0
+#: Below this P(target met) before and after the new figures, a commitment is "off track": it was
+#: not expected to be met even before them, so their consistency with "met" is moot.
+OFF_TRACK = 0.05
 #: Monte Carlo draws of each month's cell deviation per posterior draw.
 CELL_DRAWS = 64
 
@@ -326,8 +331,8 @@ def _predictive_checks(figures, per_period, met, rng, prob):
     figures always fit a draw worse than that draw's own replicates.)
     """
     chosen = np.flatnonzero(met)
-    if chosen.size < 4:
-        return 0.0, []
+    if chosen.size < 4:  # (almost) no draw meets the target: nothing to compare with
+        return float("nan"), []
     tail = (1.0 - prob) / 2.0
     rows, replicates, observed = [], [], []
     for fig in figures:
@@ -400,6 +405,8 @@ def mahalanobis_p_value(replicates: np.ndarray, observed: np.ndarray) -> float:
 def _flag(p_before: float, p_after: float, p_cons: float, ess: float, alert: float) -> str:
     if ess < MIN_ESS:
         return "refit needed"
+    if p_before < OFF_TRACK and p_after < OFF_TRACK:
+        return "off track"
     if p_cons < alert or (p_after <= 0.25 and p_after < p_before):
         return "deterioration"
     if p_cons < 4 * alert or p_after < p_before - 0.1:

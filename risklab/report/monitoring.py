@@ -408,7 +408,7 @@ def _warning_section(warning, prob: float) -> Section:
             "P(improved) after": t["p_improved_after"].map(_p),
             "p-value if met": t["p_consistent_if_met"].map(_p),
             "flag": [
-                f"**{f}**" if f in ("deterioration", "watch", "refit needed") else f
+                f"**{f}**" if f in ("deterioration", "watch", "refit needed", "off track") else f
                 for f in t["flag"]
             ],
         }
