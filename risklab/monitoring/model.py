@@ -13,8 +13,6 @@ import dataclasses
 import json
 from collections.abc import Sequence
 
-import xarray as xr
-
 from risklab.data import Submission
 from risklab.models.base import _active_prior_names
 from risklab.models.config import SamplerConfig
@@ -136,10 +134,3 @@ def with_low_rank(config: SamplerConfig) -> SamplerConfig:
     if config.sampler == "nutpie" and config.adaptation is None:
         return dataclasses.replace(config, adaptation="low_rank")
     return config
-
-
-def commitments_of(fitted: MonitoringModel | xr.DataTree) -> list[Commitment]:
-    """The commitments of a fitted monitoring model or of its results tree."""
-    if isinstance(fitted, MonitoringModel):
-        return list(fitted.commitments)
-    return commitments_from_json(json.loads(fitted.attrs["commitments"]))
