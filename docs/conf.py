@@ -159,6 +159,7 @@ API_MODULES = (
     "risklab.data",
     "risklab.data.synthetic",
     "risklab.models",
+    "risklab.models.convergence_stats",
     "risklab.assess",
     "risklab.priors",
     "risklab.counterfactual",

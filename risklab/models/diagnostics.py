@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from risklab.models.convergence_stats import diagnostics_table
 
 __all__ = ["ConvergenceReport", "Thresholds", "check_convergence"]
 
@@ -97,6 +98,10 @@ def check_convergence(
 ) -> ConvergenceReport:
     """Check R-hat, bulk/tail ESS and divergences of a fit.
 
+    R-hat is the rank-normalised split R-hat and the ESS are the bulk ESS and the tail ESS at
+    the 5% and 95% quantiles (Vehtari et al. 2021), computed for all elements at once by
+    :mod:`risklab.models.convergence_stats` (equal to ArviZ's per-element estimators).
+
     Parameters
     ----------
     idata : xarray.DataTree
@@ -114,7 +119,7 @@ def check_convergence(
     posterior = idata["posterior"].to_dataset()
     names = var_names or [str(v) for v in posterior.data_vars]
     chains, draws = int(posterior.sizes["chain"]), int(posterior.sizes["draw"])
-    table = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
+    table = diagnostics_table(posterior, names)
     max_rhat, rhat_at = _worst(table, "r_hat", largest=True)
     min_bulk, bulk_at = _worst(table, "ess_bulk", largest=False)
     min_tail, tail_at = _worst(table, "ess_tail", largest=False)

@@ -9,7 +9,6 @@ divergent transitions of the whole fit.
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -17,6 +16,7 @@ import xarray as xr
 from risklab.assess import Findings
 from risklab.dims import CATEGORY, SAMPLE_DIMS
 from risklab.models.base import RiskModel
+from risklab.models.convergence_stats import diagnostics_table, rhat_rank
 
 __all__ = ["HEADLINE_VARIABLES", "convergence_table", "headline_posterior", "rank_variables"]
 
@@ -50,9 +50,7 @@ def convergence_table(findings: Findings, fitted: RiskModel) -> pd.DataFrame:
         Columns ``variable``, ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``passes``.
     """
     ds = headline_posterior(findings, fitted)
-    summary = az.summary(
-        xr.DataTree.from_dict({"posterior": ds}), kind="diagnostics", round_to="none"
-    )
+    summary = diagnostics_table(ds)
     variable = pd.Series([str(i).split("[", 1)[0] for i in summary.index], index=summary.index)
     thresholds = fitted.convergence.thresholds if fitted.convergence is not None else None
     rows = []
@@ -87,8 +85,8 @@ def rank_variables(findings: Findings, fitted: RiskModel, *, max_categories: int
     prevalence = ds["category_prevalence"]
     if prevalence.sizes[CATEGORY] > max_categories:
         if prevalence.sizes["chain"] > 1:
-            rhat = az.rhat(prevalence.to_dataset(name="p"), sample_dims=list(SAMPLE_DIMS))["p"]
-            order = np.argsort(-np.nan_to_num(rhat.values, nan=np.inf))
+            draws = prevalence.transpose(*SAMPLE_DIMS, CATEGORY).values
+            order = np.argsort(-np.nan_to_num(rhat_rank(draws), nan=np.inf))
         else:
             order = np.arange(prevalence.sizes[CATEGORY])
         keep = sorted(order[:max_categories])
