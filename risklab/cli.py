@@ -54,6 +54,13 @@ def _add_fit_options(
     parser.add_argument("--tune", type=int, default=tune, help=f"warm-up per chain ({tune})")
     parser.add_argument("--chains", type=int, default=chains, help=f"chains ({chains})")
     parser.add_argument(
+        "--cores",
+        type=int,
+        default=None,
+        help="chains run in parallel (default: the cores this process may use); "
+        "does not change the numbers",
+    )
+    parser.add_argument(
         "--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "blackjax"]
     )
     parser.add_argument(
@@ -131,6 +138,7 @@ def fit_from_args(submission, args, *, seed: int | None = None, model_factory=No
             chains=args.chains,
             sampler=args.sampler,
             progressbar=sys.stderr.isatty(),
+            cores=getattr(args, "cores", None),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc

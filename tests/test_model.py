@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pymc as pm
 import pytest
 import xarray as xr
 from scipy import stats
@@ -187,11 +188,64 @@ def test_derive_seeds_is_deterministic_and_distinct():
         ({"draws": 0}, "draws"),
         ({"sampler": "gibbs"}, "sampler"),
         ({"target_accept": 1.2}, "target"),
+        ({"cores": 0}, "cores"),
+        ({"cores": 1.5}, "cores"),
     ],
 )
 def test_sampler_config_validates(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SamplerConfig(**kwargs)
+
+
+def test_chains_run_on_the_usable_cores_and_cores_is_not_provenance(monkeypatch):
+    from risklab.models import config
+
+    monkeypatch.setattr(config, "usable_cores", lambda: 2)
+    assert SamplerConfig(chains=4).parallel_chains() == 2
+    assert SamplerConfig(chains=1).parallel_chains() == 1
+    assert SamplerConfig(chains=4, cores=3).parallel_chains() == 3
+    assert SamplerConfig(chains=2, cores=8).parallel_chains() == 2
+    assert "cores" not in SamplerConfig(cores=3).to_json()
+    assert SamplerConfig.from_json(SamplerConfig(cores=3).to_json()) == SamplerConfig()
+
+
+def test_fit_passes_the_parallel_chains_to_pymc(small_submission, mocked_sampling, monkeypatch):
+    seen = {}
+    fake = pm.sample
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return fake(**kwargs)
+
+    monkeypatch.setattr(pm, "sample", spy)
+    config = SamplerConfig(draws=10, chains=3, cores=2)
+    with pytest.warns(UserWarning, match="did not converge"):
+        PlatformRiskModel(small_submission, sampler_config=config).fit(random_seed=1)
+    assert seen["cores"] == 2 and seen["chains"] == 3
+
+
+@pytest.mark.slow
+def test_draws_do_not_depend_on_cores():
+    """nutpie seeds every chain's stream, so running chains in parallel changes nothing (what
+    makes ``SamplerConfig.cores`` safe to leave out of the provenance)."""
+    with pm.Model() as toy:
+        mu = pm.Normal("mu", 0, 1, shape=3)
+        sigma = pm.HalfNormal("sigma", 1)
+        pm.Normal("y", mu.sum(), sigma, observed=np.random.default_rng(0).normal(size=20))
+    draws = {}
+    for cores in (1, 2):
+        with toy:
+            idata = pm.sample(
+                draws=100,
+                tune=100,
+                chains=3,
+                cores=cores,
+                random_seed=3,
+                nuts_sampler="nutpie",
+                progressbar=False,
+            )
+        draws[cores] = idata["posterior"]["mu"].values
+    np.testing.assert_array_equal(draws[1], draws[2])
 
 
 def test_fit_attaches_provenance_and_gate(small_submission, mocked_sampling):

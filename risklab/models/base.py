@@ -109,11 +109,24 @@ class RiskModel:
         """The PyMC model (built on first access)."""
         return self.build()
 
-    def sample_prior_predictive(self, draws: int = 500, *, random_seed: int = 0) -> xr.DataTree:
-        """Draw from the prior and prior predictive distributions."""
+    def sample_prior_predictive(
+        self, draws: int = 500, *, random_seed: int = 0, var_names: list[str] | None = None
+    ) -> xr.DataTree:
+        """Draw from the prior and prior predictive distributions.
+
+        Parameters
+        ----------
+        draws : int
+            Number of draws.
+        random_seed : int
+            Seed; the draws use the stream derived for the prior predictive.
+        var_names : list of str, optional
+            Only these variables (the compiled function then holds only what they need, which
+            is several times cheaper than the whole prior predictive); default all.
+        """
         seed = derive_seeds(random_seed)["prior_predictive"]
         with self.build():
-            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+            return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=var_names)
 
     def fit(
         self, *, random_seed: int = 0, sampler_config: SamplerConfig | None = None
@@ -141,6 +154,7 @@ class RiskModel:
             "draws": cfg.draws,
             "tune": cfg.tune,
             "chains": cfg.chains,
+            "cores": cfg.parallel_chains(),
             "random_seed": seeds["sample"],
             "progressbar": cfg.progressbar,
             "nuts_sampler": cfg.sampler,

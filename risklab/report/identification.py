@@ -68,7 +68,9 @@ def prior_category_prevalence(
             prior = idata["prior"].to_dataset()
         else:
             seed = int(idata.attrs.get("random_seed", 0))
-            prior = fitted.sample_prior_predictive(draws=draws, random_seed=seed)
+            prior = fitted.sample_prior_predictive(
+                draws=draws, random_seed=seed, var_names=["prevalence"]
+            )
     if isinstance(prior, xr.DataTree):
         prior = prior["prior"].to_dataset() if "prior" in prior.children else prior.to_dataset()
     if "prevalence" not in prior:
