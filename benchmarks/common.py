@@ -38,6 +38,13 @@ EXTRA_PACKAGES = ("numba", "jax", "jaxlib", "numpyro", "blackjax", "psutil")
 
 
 # ------------------------------------------------------------------------------------ machine
+def usable_cores() -> int:
+    """Cores this process may run on (:func:`risklab.models.config.usable_cores`)."""
+    from risklab.models.config import usable_cores as cores
+
+    return cores()
+
+
 def git_commit() -> dict[str, Any]:
     """Commit of the checkout and whether the work tree has uncommitted changes."""
     try:
@@ -82,14 +89,6 @@ def load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
-
-
-def usable_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
 
 
 def environment() -> dict[str, Any]:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit, logit
+from scipy.special import logit
 
 from risklab._analysis import check_prob, summarise
 from risklab.dims import CATEGORY, DEFAULT_PROB, PERIOD
 from risklab.models.components.capacity import review_intensity
 from risklab.monitoring.commitments import Commitment
 from risklab.monitoring.its import COMMITMENT
-from risklab.monitoring.quantities import quantity
+from risklab.monitoring.quantities import quantity, shifted_value
 
 __all__ = ["MonitoringResult", "commitment_draws", "monitor", "status_label"]
 
@@ -104,27 +104,26 @@ def commitment_draws(fitted, commitment: Commitment) -> tuple[np.ndarray, np.nda
     name = commitment.quantity
     if name == "prevalence":
         value = _kt(post["prevalence"])
-        return value, expit(logit(value) - shift)
+        return value, shifted_value(name, logit(value), shift)
     if name == "hidden_share":
         level = _kt(post["detection_level_by_period"])
         saturation = post["saturation_at_mean"].transpose("chain", "draw", CATEGORY).values
-        level_cf = expit(logit(level) - shift)
         value = _kt(post["hidden_share_by_period"])
-        return value, 1.0 - np.minimum(level_cf / saturation[..., None], 1.0)
+        return value, shifted_value(name, logit(level), shift, saturation[..., None])
     if name == "efficiency":
         value = _kt(post["efficiency_by_period"])
-        return value, value * np.exp(-shift)
+        return value, shifted_value(name, np.log(value), shift)
     if name == "review_capacity":
         r = review_intensity(
             data["review_hours"].transpose(CATEGORY, PERIOD).values,
             data["listings"].transpose(CATEGORY, PERIOD).values,
         )
         value = np.broadcast_to(r, shift.shape)
-        return value, value * np.exp(-shift)
+        return value, shifted_value(name, np.log(value), shift)
     if name == "enforcement":
         q = post["enforcement_by_period"].transpose("chain", "draw", PERIOD).values
         value = np.broadcast_to(q[:, :, None, :], shift.shape)
-        return value, expit(logit(value) - shift)
+        return value, shifted_value(name, logit(value), shift)
     raise ValueError(f"commitment {commitment.name!r}: unknown quantity {name!r} ({names})")
 
 

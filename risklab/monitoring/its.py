@@ -44,7 +44,7 @@ from risklab.models.components._parametrisation import (
     centred_where,
     partially_centred_normal,
 )
-from risklab.models.components.base import BuildContext, Component
+from risklab.models.components.base import BuildContext, Component, shift_key
 from risklab.models.components.capacity import review_intensity
 from risklab.monitoring.commitments import Commitment
 from risklab.monitoring.quantities import quantity
@@ -56,7 +56,6 @@ __all__ = [
     "InterruptedTimeSeries",
     "centred_years",
     "ramp",
-    "shift_key",
     "step",
 ]
 
@@ -76,11 +75,6 @@ POOLED = frozenset({"efficiency"})
 LEVEL_SPREAD = 0.25
 #: Periods per year (periods are months).
 PERIODS_PER_YEAR = 12.0
-
-
-def shift_key(quantity_name: str) -> str:
-    """Key of ``ctx.shared`` holding the link-scale shift of a monitored quantity."""
-    return f"its_shift_{quantity_name}"
 
 
 def step(effective_index: int, n_periods: int) -> np.ndarray:

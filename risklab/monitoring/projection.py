@@ -19,6 +19,7 @@ from scipy.special import expit, logit
 from risklab.dims import CATEGORY, PERIOD
 from risklab.models.components.capacity import INTENSITY_FLOOR, MAX_RATE, review_intensity
 from risklab.monitoring.its import COMMITMENT, centred_years, ramp, step
+from risklab.monitoring.quantities import shifted_value
 
 __all__ = ["Projection", "month_index", "project"]
 
@@ -175,18 +176,14 @@ def project(fitted, period: str, review_hours: np.ndarray, listings: np.ndarray)
 
 def _quantity_values(name, logit_pi, level_logit, saturation, log_theta, r_new, q, shift):
     """(value, counterfactual) of a quantity at the projected period, (S, K)."""
-    if name == "prevalence":
-        return expit(logit_pi), expit(logit_pi - shift)
-    if name == "hidden_share":
-        value = 1.0 - np.minimum(expit(level_logit) / saturation, 1.0)
-        cf = 1.0 - np.minimum(expit(level_logit - shift) / saturation, 1.0)
-        return value, cf
-    if name == "efficiency":
-        return np.exp(log_theta), np.exp(log_theta - shift)
-    if name == "review_capacity":
-        value = np.broadcast_to(r_new, shift.shape)
-        return value, value * np.exp(-shift)
-    if name == "enforcement":
-        value = np.broadcast_to(q[:, None], shift.shape)
-        return value, expit(logit(value) - shift)
-    raise ValueError(f"unknown quantity {name!r}")
+    link = {
+        "prevalence": logit_pi,
+        "hidden_share": level_logit,
+        "efficiency": log_theta,
+        "review_capacity": np.log(np.broadcast_to(r_new, shift.shape)),
+        "enforcement": logit(np.broadcast_to(q[:, None], shift.shape)),
+    }
+    if name not in link:
+        raise ValueError(f"unknown quantity {name!r}")
+    sat = saturation if name == "hidden_share" else None
+    return shifted_value(name, link[name], 0.0, sat), shifted_value(name, link[name], shift, sat)

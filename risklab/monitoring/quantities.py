@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
-__all__ = ["QUANTITIES", "Quantity", "quantity"]
+__all__ = ["QUANTITIES", "Quantity", "quantity", "shifted_value"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,27 @@ def quantity(name: str) -> Quantity:
         raise KeyError(
             f"unknown quantity {name!r}; known: {', '.join(sorted(QUANTITIES))}"
         ) from None
+
+
+def shifted_value(name: str, link_value, shift=0.0, saturation=None):
+    """A quantity's value after adding ``-shift`` on its link scale (the counterfactual without
+    a commitment whose change is ``shift``; ``shift=0`` gives the value itself).
+
+    Parameters
+    ----------
+    name : str
+        The quantity.
+    link_value : array
+        The quantity on the scale where commitments act: ``logit π`` (prevalence), the logit of
+        the detection level (hidden share), ``log θ`` (efficiency), ``log r`` (review capacity),
+        ``logit q`` (enforcement).
+    shift : array
+        Link-scale change to remove.
+    saturation : array, optional
+        Saturation at the category's mean review intensity (hidden share only): the hidden
+        share is ``1 − min(level / saturation, 1)``.
+    """
+    moved = np.asarray(link_value, dtype=float) - shift
+    if name == "hidden_share":
+        return 1.0 - np.minimum(expit(moved) / saturation, 1.0)
+    return quantity(name).from_link(moved)

@@ -16,7 +16,7 @@ import xarray as xr
 
 from risklab.priors import Prior
 
-__all__ = ["BuildContext", "Component"]
+__all__ = ["BuildContext", "Component", "shift_key"]
 
 
 @dataclass
@@ -47,6 +47,16 @@ class BuildContext:
     def values(self, name: str) -> np.ndarray:
         """The data variable ``name`` as a NumPy array."""
         return np.asarray(self.data[name].values)
+
+    def monitoring_shift(self, quantity: str):
+        """The link-scale shift of ``quantity`` published by the commitments component of a
+        monitoring model (:mod:`risklab.monitoring.its`), or None (platform model)."""
+        return self.shared.get(shift_key(quantity))
+
+
+def shift_key(quantity: str) -> str:
+    """Key of ``BuildContext.shared`` holding the link-scale shift of a monitored quantity."""
+    return f"its_shift_{quantity}"
 
 
 class Component:

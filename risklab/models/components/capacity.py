@@ -129,8 +129,8 @@ class CapacityDetection(Component):
         level = pm.Deterministic("detection_level", pm.math.sigmoid(level_logit), dims=CATEGORY)
         efficiency = pm.Deterministic("efficiency", pt.exp(ctx.prior("efficiency_log")))
         saturation_at_mean = -pt.expm1(-efficiency * mean_r)
-        shift_level = ctx.shared.get("its_shift_hidden_share")
-        shift_efficiency = ctx.shared.get("its_shift_efficiency")
+        shift_level = ctx.monitoring_shift("hidden_share")
+        shift_efficiency = ctx.monitoring_shift("efficiency")
         if shift_level is None and shift_efficiency is None:
             relative = -pt.expm1(-efficiency * r) / saturation_at_mean[:, None]
             rate = pt.minimum(level[:, None] * relative, MAX_RATE)

@@ -188,7 +188,7 @@ class RepeatOffenders(Component):
         pm.Potential("offender_strikes", loglik)
 
         q = ctx.prior("enforcement")
-        shift = ctx.shared.get("its_shift_enforcement")
+        shift = ctx.monitoring_shift("enforcement")
         if shift is None:
             pm.Binomial(
                 "enforcement_suspended",

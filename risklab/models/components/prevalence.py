@@ -91,8 +91,9 @@ class Prevalence(Component):
             "prevalence_trend", trend_mu + trend_sd * trend_offset, dims=CATEGORY
         )
         expected_logit = category_logit[:, None] + trend[:, None] * position[None, :]
-        if "its_shift_prevalence" in ctx.shared:  # commitments' level/slope changes (monitoring)
-            expected_logit = expected_logit + ctx.shared["its_shift_prevalence"]
+        shift = ctx.monitoring_shift("prevalence")
+        if shift is not None:  # commitments' level/slope changes (monitoring)
+            expected_logit = expected_logit + shift
         # Cell level: ω = logit π + log d is the free variable (the log detected rate).
         log_detected_rate = partially_centred_normal(
             "log_detected_rate",
