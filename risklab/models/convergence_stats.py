@@ -184,7 +184,7 @@ def rhat_rank(draws: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    draws : array (chain, draw, *shape)
+    draws : array of shape ``(chain, draw, *shape)``
 
     Returns
     -------
@@ -199,7 +199,7 @@ def ess_bulk(draws: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    draws : array (chain, draw, *shape)
+    draws : array of shape ``(chain, draw, *shape)``
 
     Returns
     -------
@@ -214,7 +214,7 @@ def ess_tail(draws: np.ndarray, probs: tuple[float, float] = TAIL_PROBS) -> np.n
 
     Parameters
     ----------
-    draws : array (chain, draw, *shape)
+    draws : array of shape ``(chain, draw, *shape)``
     probs : (float, float)
         Lower and upper quantile.
 
