@@ -499,3 +499,45 @@ def test_low_rank_adaptation_is_the_monitoring_default(sim12):
         Config(sampler="pymc", adaptation="low_rank")
     with pytest.raises(ValueError, match="adaptation"):
         Config(adaptation="dense")
+
+
+def test_projected_values_and_counterfactuals_need_only_their_own_inputs():
+    """Each quantity reads only its own link-scale draws (the others may be None), and the
+    counterfactual removes the shift on that scale."""
+    from scipy.special import expit as _expit
+
+    from risklab.monitoring.projection import _quantity_values
+    from risklab.monitoring.quantities import shifted_value
+
+    rng = np.random.default_rng(0)
+    shift = rng.normal(0, 0.3, (5, 2))
+    base = dict(
+        logit_pi=None, level_logit=None, saturation=None, log_theta=None, r_new=None, q=None
+    )
+    cases = {
+        "prevalence": (
+            {"logit_pi": rng.normal(-4, 0.5, (5, 2))},
+            lambda k: _expit(k["logit_pi"] - shift),
+        ),
+        "hidden_share": (
+            {"level_logit": rng.normal(0, 0.5, (5, 2)), "saturation": np.full((5, 2), 0.8)},
+            lambda k: 1 - np.minimum(_expit(k["level_logit"] - shift) / 0.8, 1),
+        ),
+        "efficiency": (
+            {"log_theta": rng.normal(0, 0.2, (5, 2))},
+            lambda k: np.exp(k["log_theta"] - shift),
+        ),
+        "review_capacity": ({"r_new": np.array([1.5, 3.0])}, lambda k: k["r_new"] * np.exp(-shift)),
+        "enforcement": (
+            {"q": rng.uniform(0.2, 0.8, 5)},
+            lambda k: _expit(np.log(k["q"][:, None] / (1 - k["q"][:, None])) - shift),
+        ),
+    }
+    for name, (inputs, expected_cf) in cases.items():
+        value, cf = _quantity_values(name, **{**base, **inputs}, shift=shift)
+        np.testing.assert_allclose(cf, expected_cf(inputs), rtol=1e-12)
+        assert value.shape == cf.shape == shift.shape
+    zero = shifted_value("prevalence", np.array([-3.0]), 0.0)
+    np.testing.assert_allclose(zero, _expit(-3.0))
+    with pytest.raises(ValueError, match="unknown quantity"):
+        _quantity_values("price", **base, shift=shift)

@@ -176,14 +176,17 @@ def project(fitted, period: str, review_hours: np.ndarray, listings: np.ndarray)
 
 def _quantity_values(name, logit_pi, level_logit, saturation, log_theta, r_new, q, shift):
     """(value, counterfactual) of a quantity at the projected period, (S, K)."""
-    link = {
-        "prevalence": logit_pi,
-        "hidden_share": level_logit,
-        "efficiency": log_theta,
-        "review_capacity": np.log(np.broadcast_to(r_new, shift.shape)),
-        "enforcement": logit(np.broadcast_to(q[:, None], shift.shape)),
-    }
-    if name not in link:
+    if name == "prevalence":
+        link = logit_pi
+    elif name == "hidden_share":
+        link = level_logit
+    elif name == "efficiency":
+        link = log_theta
+    elif name == "review_capacity":
+        link = np.log(np.broadcast_to(r_new, shift.shape))
+    elif name == "enforcement":
+        link = logit(np.broadcast_to(q[:, None], shift.shape))
+    else:
         raise ValueError(f"unknown quantity {name!r}")
     sat = saturation if name == "hidden_share" else None
-    return shifted_value(name, link[name], 0.0, sat), shifted_value(name, link[name], shift, sat)
+    return shifted_value(name, link, 0.0, sat), shifted_value(name, link, shift, sat)
