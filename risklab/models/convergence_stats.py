@@ -158,7 +158,9 @@ def _ess_tail_of(values: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     return np.where(high < low, high, low)  # Python's min(low, high), as in ArviZ
 
 
-def _diagnose(draws: np.ndarray, which: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _diagnose(
+    draws: np.ndarray, which: tuple[str, ...], tail_probs: tuple[float, float] = TAIL_PROBS
+) -> dict[str, np.ndarray]:
     """The requested statistics (``rhat``, ``bulk``, ``tail``) of (chain, draw, *shape) draws,
     sharing the split chains and their rank transform."""
     shape = np.shape(draws)[2:]
@@ -167,15 +169,16 @@ def _diagnose(draws: np.ndarray, which: tuple[str, ...]) -> dict[str, np.ndarray
     if all(invalid[name].all() for name in which):
         return {name: np.full(shape, np.nan) for name in which}
     values = np.nan_to_num(values)
-    split = _split_chains(values)
-    z_split = _z_scale(split) if ("rhat" in which or "bulk" in which) else None
     results = {}
-    if "rhat" in which:
-        results["rhat"] = _rhat_from_split(split, z_split)
-    if "bulk" in which:
-        results["bulk"] = _ess(z_split)
+    if "rhat" in which or "bulk" in which:
+        split = _split_chains(values)
+        z_split = _z_scale(split)
+        if "rhat" in which:
+            results["rhat"] = _rhat_from_split(split, z_split)
+        if "bulk" in which:
+            results["bulk"] = _ess(z_split)
     if "tail" in which:
-        results["tail"] = _ess_tail_of(values, TAIL_PROBS)
+        results["tail"] = _ess_tail_of(values, tail_probs)
     return {name: _finish(results[name], invalid[name], shape) for name in which}
 
 
@@ -222,11 +225,7 @@ def ess_tail(draws: np.ndarray, probs: tuple[float, float] = TAIL_PROBS) -> np.n
     -------
     numpy.ndarray of shape ``shape``
     """
-    values = _as_elements(draws)
-    invalid = _invalid(values, min_chains=1)
-    if invalid.all():
-        return np.full(np.shape(draws)[2:], np.nan)
-    return _finish(_ess_tail_of(np.nan_to_num(values), probs), invalid, np.shape(draws)[2:])
+    return _diagnose(draws, ("tail",), probs)["tail"]
 
 
 def _labels(name: str, array: xr.DataArray) -> list[str]:
