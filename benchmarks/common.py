@@ -327,6 +327,9 @@ def headline_from_posterior(posterior: xr.Dataset, listings: np.ndarray) -> xr.D
 def diagnostics(draws: xr.Dataset) -> dict[str, Any]:
     """Worst bulk/tail ESS and R-hat over all elements of ``draws``, and per-element summaries.
 
+    The estimators are the convergence gate's (:mod:`risklab.models.convergence_stats`: tail ESS
+    at the 5% and 95% quantiles), so a benchmark's numbers read like the gate's.
+
     Returns
     -------
     dict
@@ -334,40 +337,33 @@ def diagnostics(draws: xr.Dataset) -> dict[str, Any]:
         ``*_at``) and ``summary``: per variable, lists of mean, sd and bulk ESS per element
         (used to check that two samplers agree).
     """
-    import arviz as az
+    import pandas as pd
+
+    from risklab.models.convergence_stats import diagnostics_table
 
     if int(draws.sizes.get("chain", 1)) < 2 or int(draws.sizes.get("draw", 1)) < 4:
         nan = float("nan")
         return {"min_ess_bulk": nan, "min_ess_tail": nan, "max_rhat": nan, "summary": {}}
-    bulk = az.ess(draws, method="bulk")
-    tail = az.ess(draws, method="tail")
-    rhat = az.rhat(draws)
+    # The gate's own estimators (tail ESS at 5%/95%), one table per variable.
+    tables = {str(name): diagnostics_table(draws, [str(name)]) for name in draws.data_vars}
+    table = pd.concat(tables.values())
 
-    def worst(ds: xr.Dataset, largest: bool) -> tuple[float, str]:
-        best_value, best_at = (-math.inf if largest else math.inf), ""
-        for name, da in ds.data_vars.items():
-            values = np.atleast_1d(np.asarray(da.values, dtype=float))
-            if np.all(np.isnan(values)):
-                continue
-            i = int(np.nanargmax(values) if largest else np.nanargmin(values))
-            value = float(values[i])
-            if (value > best_value) if largest else (value < best_value):
-                label = name
-                if da.ndim:
-                    label += "[" + str(da[da.dims[0]].values[i] if da.dims[0] in da.coords else i)
-                    label += "]"
-                best_value, best_at = value, label
-        return best_value, best_at
+    def worst(column: str, largest: bool) -> tuple[float, str]:
+        values = table[column].astype(float)
+        if values.isna().all():
+            return float("nan"), ""
+        label = values.idxmax() if largest else values.idxmin()
+        return float(values[label]), str(label)
 
-    min_bulk, bulk_at = worst(bulk, largest=False)
-    min_tail, tail_at = worst(tail, largest=False)
-    max_rhat, rhat_at = worst(rhat, largest=True)
+    min_bulk, bulk_at = worst("ess_bulk", largest=False)
+    min_tail, tail_at = worst("ess_tail", largest=False)
+    max_rhat, rhat_at = worst("r_hat", largest=True)
     summary = {}
     for name, da in draws.data_vars.items():
         summary[name] = {
             "mean": np.atleast_1d(da.mean(("chain", "draw")).values).tolist(),
             "sd": np.atleast_1d(da.std(("chain", "draw")).values).tolist(),
-            "ess_bulk": np.atleast_1d(bulk[name].values).tolist(),
+            "ess_bulk": tables[str(name)]["ess_bulk"].tolist(),
         }
     return {
         "min_ess_bulk": min_bulk,
