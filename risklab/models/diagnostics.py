@@ -15,7 +15,14 @@ import xarray as xr
 
 from risklab.models.convergence_stats import diagnostics_table
 
-__all__ = ["ConvergenceReport", "Thresholds", "check_convergence"]
+__all__ = ["ConvergenceReport", "Thresholds", "check_convergence", "separated_chains"]
+
+#: Names under which samplers record the log density of each draw (nutpie; PyMC and JAX).
+LOG_DENSITY_STATS = ("logp", "lp", "model_logp")
+#: A chain whose mean log density is this many within-chain standard deviations from the others'
+#: is in a different region of the posterior (in a converged run, chain means differ by about
+#: one standard deviation over √ESS).
+SEPARATION_SD = 5.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,48 @@ def _worst(table: pd.DataFrame, column: str, largest: bool) -> tuple[float, str]
     return float(values[label]), str(label)
 
 
+def separated_chains(
+    idata: xr.DataTree, separation_sd: float = SEPARATION_SD
+) -> tuple[list[int], float, float]:
+    """Chains whose log density sits apart from the others': stuck in another mode.
+
+    A chain stuck in an inferior local mode (or in a region the others never visit) shows as a
+    mean log density far from the other chains', in units of the typical within-chain standard
+    deviation. Longer runs rarely mend it, so the gate names these chains apart from R-hat.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        Fitted results; the log density is read from ``sample_stats`` (``logp``, ``lp`` or
+        ``model_logp``).
+    separation_sd : float
+        Gap, in pooled within-chain standard deviations, from the median of the chain means.
+
+    Returns
+    -------
+    (list of int, float, float)
+        Labels (``chain`` coordinate) of the separated chains (empty when none, when there is no
+        log density or a single chain; with two chains both are named, since neither is the
+        reference), the largest gap from the median chain mean in log density units, and the
+        pooled within-chain standard deviation.
+    """
+    stats = idata["sample_stats"] if "sample_stats" in idata.children else None
+    name = next((n for n in LOG_DENSITY_STATS if stats is not None and n in stats), None)
+    if name is None:
+        return [], float("nan"), float("nan")
+    lp = np.asarray(stats[name].transpose("chain", "draw").values, dtype=float)
+    if lp.shape[0] < 2 or lp.shape[1] < 4 or not np.isfinite(lp).all():
+        return [], float("nan"), float("nan")
+    means = lp.mean(axis=1)
+    pooled = float(np.sqrt(np.mean(lp.var(axis=1, ddof=1))))
+    gaps = np.abs(means - np.median(means))
+    if not pooled > 0:
+        return [], float("nan"), pooled
+    labels = stats[name]["chain"].values
+    apart = [int(labels[c]) for c in np.flatnonzero(gaps > separation_sd * pooled)]
+    return apart, float(gaps.max()), pooled
+
+
 def check_convergence(
     idata: xr.DataTree,
     var_names: list[str] | None = None,
@@ -107,7 +156,9 @@ def check_convergence(
     idata : xarray.DataTree
         Fitted results with a ``posterior`` group (and ``sample_stats`` if the sampler wrote it).
     var_names : list of str, optional
-        Variables to check; default all posterior variables.
+        Variables to check; default all posterior variables, and then also whether some chains'
+        log density sits apart from the others' (:func:`separated_chains`: a chain stuck in
+        another mode, which fails the gate with its own message).
     thresholds : Thresholds, optional
         Limits to apply; default R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences.
 
@@ -141,6 +192,15 @@ def check_convergence(
         )
     if divergences > thresholds.max_divergences:
         problems.append(f"{divergences} divergent transitions after warm-up")
+    if var_names is None:
+        apart, gap, pooled = separated_chains(idata)
+        if apart:
+            which = ", ".join(str(c) for c in apart)
+            problems.append(
+                f"chains sit in different modes: the mean log density of chain"
+                f"{'s' if len(apart) > 1 else ''} {which} is up to {gap:.0f} from the median"
+                f" chain's (within-chain sd {pooled:.1f}); longer runs will not mix them"
+            )
     return ConvergenceReport(
         passed=not problems,
         max_rhat=max_rhat,
