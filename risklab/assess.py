@@ -256,7 +256,8 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
         warnings.append(
             "UNCONVERGED: these numbers come from a fit that failed the convergence gate ("
             + "; ".join(fitted.convergence.problems)
-            + "). Do not present them as findings; refit with more draws or tuning."
+            + "). Do not present them as findings. "
+            + fitted.convergence.remedy()
         )
     for cat in categories:
         if identified[cat] == "prior":
@@ -266,6 +267,7 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
                 "other categories (detections alone identify only prevalence × detection rate). "
                 "Gather random audits or planted listings before relying on it."
             )
+    warnings.extend(_hidden_share_caveats(posterior, categories))
     warnings.extend(_enforcement_caveats(data))
     draws = xr.Dataset(
         {
@@ -285,6 +287,35 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
         convergence=fitted.convergence,
         prob=prob,
     )
+
+
+#: Share of draws with the hidden share at its floor (reachable ≥ 1) above which it is reported.
+HIDDEN_SHARE_FLOOR_WARNING = 0.5
+
+
+def _hidden_share_caveats(posterior: xr.Dataset, categories: list[str]) -> list[str]:
+    """Categories whose hidden share sits at its floor of zero in most posterior draws.
+
+    The capacity curve lets a category's detection reach at most ``s(θ r)`` at review intensity
+    ``r``, with one review efficiency θ for all categories; where the detections need more,
+    the fit takes ``reachable ≥ 1`` and the hidden share is floored at zero. Zero is then a
+    boundary of the model, not an estimate.
+    """
+    if "hidden_share" not in posterior:
+        return []
+    at_floor = (posterior["hidden_share"] <= 0.0).mean(SAMPLE_DIMS)
+    out = []
+    for cat in categories:
+        share = float(at_floor.sel({CATEGORY: cat}))
+        if share > HIDDEN_SHARE_FLOOR_WARNING:
+            out.append(
+                f"In {cat!r} the hidden share is at its floor of zero in {share:.0%} of posterior "
+                "draws: its proactive detection is as high as the capacity curve allows at its "
+                "review hours with the review efficiency shared by all categories. Read its "
+                "hidden share (and the evasion part of the attribution) as a floor of the model, "
+                "not as evidence that nothing evades detection."
+            )
+    return out
 
 
 def _add_enforcement(

@@ -134,3 +134,20 @@ def test_csv_is_deterministic_and_escapes_formulas(tmp_path, small_submission):
 def test_prob_must_be_a_probability(small_submission):
     with pytest.raises(ValueError, match="prob"):
         assess(PlatformRiskModel(small_submission), prob=1.5)
+
+
+def test_a_hidden_share_at_its_floor_is_reported_as_a_floor(small_submission):
+    data = small_submission.data
+    k, t = data.sizes["category"], data.sizes["period"]
+    shape = (2, 10, k, t)
+    model = _with_posterior(small_submission, np.full(shape, 0.01), np.full(shape, 0.5))
+    hidden = np.full((2, 10, k), 0.2)
+    hidden[:, :6, 0] = 0.0  # 60% of draws at the floor: reported
+    hidden[:, :4, 1] = 0.0  # 40%: not reported
+    posterior = model.idata["posterior"].to_dataset()
+    posterior["hidden_share"] = (("chain", "draw", "category"), hidden)
+    model.idata = xr.DataTree.from_dict({"posterior": posterior})
+    cats = [str(c) for c in data["category"].values]
+    floors = [w for w in assess(model).warnings if "floor of zero" in w]
+    assert len(floors) == 1
+    assert repr(cats[0]) in floors[0] and "60%" in floors[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -81,3 +83,19 @@ def test_the_check_needs_a_log_density_and_the_whole_posterior():
     lp = _lp([0, 0, -950, 0])
     lp[0, 3] = np.nan
     assert separated_chains(_fit(lp))[0] == []
+
+
+def test_the_remedy_follows_the_failure_and_survives_json():
+    from risklab.models.diagnostics import ConvergenceReport
+
+    stuck = check_convergence(_fit(_lp([0, 0, -950, 0])))
+    assert stuck.separated_chains == [2]
+    assert "not mended by more draws" in stuck.remedy()
+    again = ConvergenceReport.from_json(stuck.to_json())
+    assert again == stuck
+    # Results written before the field existed still load (no separated chains).
+    data = json.loads(stuck.to_json())
+    del data["separated_chains"]
+    old = ConvergenceReport.from_json(json.dumps(data))
+    assert old.separated_chains == [] and old.remedy() == "Refit with more draws or tuning."
+    assert check_convergence(_fit(_lp([0, 0, 0, 0]))).remedy() == ""

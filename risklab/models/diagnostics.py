@@ -51,6 +51,8 @@ class ConvergenceReport:
         One plain-language line per failed check, naming the worst variable.
     chains, draws : int
         Size of the posterior that was checked.
+    separated_chains : list of int
+        Chains whose log density sits apart from the others' (:func:`separated_chains`).
     """
 
     passed: bool
@@ -62,6 +64,19 @@ class ConvergenceReport:
     draws: int
     problems: list[str] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    separated_chains: list[int] = field(default_factory=list)
+
+    def remedy(self) -> str:
+        """What to do about a failed gate, in one sentence (empty when it passed)."""
+        if self.passed:
+            return ""
+        if self.separated_chains:
+            return (
+                "Chains that sit in different modes are not mended by more draws: rerun with "
+                "other seeds to see which mode recurs, and check the model's fit to the data "
+                "(risklab.consistency); a model that misfits the data can create such modes."
+            )
+        return "Refit with more draws or tuning."
 
     def to_json(self) -> str:
         """JSON text of this report (NaN written as null)."""
@@ -192,6 +207,7 @@ def check_convergence(
         )
     if divergences > thresholds.max_divergences:
         problems.append(f"{divergences} divergent transitions after warm-up")
+    apart: list[int] = []
     if var_names is None:
         apart, gap, pooled = separated_chains(idata)
         if apart:
@@ -211,4 +227,5 @@ def check_convergence(
         draws=draws,
         problems=problems,
         thresholds=thresholds,
+        separated_chains=apart if var_names is None else [],
     )

@@ -113,9 +113,10 @@ def _cuts_text(word: str) -> str:
 def _unconverged_text(fitted) -> str:
     conv = getattr(fitted, "convergence", None)
     problems = "; ".join(conv.problems) if conv is not None and conv.problems else "not checked"
+    remedy = conv.remedy() if conv is not None else "Refit with more draws or tuning."
     return (
         f"UNCONVERGED: these numbers come from a fit that failed the convergence gate ({problems})."
-        " Do not present them as findings; refit with more draws or tuning."
+        f" Do not present them as findings. {remedy}"
     )
 
 
