@@ -5,7 +5,7 @@ call :func:`evaluate_batch`, which resolves every scenario's levers into arrays 
 reference's own expressions (:func:`_resolve`) and calls :func:`run` once. ``run`` loops over
 draws in parallel; per draw it computes the lever-independent cell quantities once (prevalence,
 the other channels' miss product and sum), then the proactive saturation ``s(θ' r')`` once per
-*distinct* (efficiency factor, decay, minimum saturation, category intensity row) among the
+*distinct* (efficiency factor, decay, minimum saturation, category and its intensity row) among the
 scenarios, then every *distinct* scenario × category row (a category that a scenario's levers
 leave as in another scenario is computed once) in one pass over periods, with no (S, K, T)
 temporaries, and scatters the rows' outcomes to ``out``.
@@ -113,11 +113,11 @@ def _draw_cells(s, logit_prevalence, other_rates, pi0, keep, seen, rates):
 
 
 @numba.njit(cache=True, inline="always")
-def _saturation_rows(theta_s, u_efficiency, u_decay, u_intensity, u_floor, sat, rr):
-    """``s(θ' r') = −expm1(−θ' r')`` and ``r'`` of each distinct row, for efficiency ``θ_s``."""
+def _saturation_rows(theta_s, u_category, u_efficiency, u_decay, u_intensity, u_floor, sat, rr):
+    """``s(θ' r') = −expm1(−θ' r')`` and ``r'`` of each distinct row, for efficiencies ``θ_s``."""
     u_len, t_len = sat.shape
     for u in range(u_len):
-        theta_e = theta_s * u_efficiency[u]
+        theta_e = theta_s[u_category[u]] * u_efficiency[u]
         floor_c = u_floor[u]
         for t in range(t_len):
             theta = theta_e * u_decay[u, t]
@@ -133,12 +133,13 @@ def run(
     logit_prevalence,  # (S, K, T)
     other_rates,  # (S, K, T, C2)
     amplitude,  # (S, K)
-    efficiency,  # (S,)
+    efficiency,  # (S, K)
     fp_complement,  # (S, K): 1 − false-positive share
     enforcement,  # (S,) q (zeros without the component)
     after_share,  # (S,) A_s
     claimed,  # (K,)
     position,  # (T,)
+    u_category,  # (U,) int64: the category of each distinct saturation row
     u_efficiency,  # (U,) efficiency factor e of each distinct saturation row
     u_decay,  # (U, T) (1 − δ)^t
     u_intensity,  # (U, T) intensity before the min-saturation floor
@@ -183,7 +184,9 @@ def run(
         hrs_t = np.empty(t_len)
         for s in range(chunk * s_len // n_chunks, (chunk + 1) * s_len // n_chunks):
             _draw_cells(s, logit_prevalence, other_rates, pi0, keep, seen, rates)
-            _saturation_rows(efficiency[s], u_efficiency, u_decay, u_intensity, u_floor, sat, rr)
+            _saturation_rows(
+                efficiency[s], u_category, u_efficiency, u_decay, u_intensity, u_floor, sat, rr
+            )
             q = enforcement[s]
             a_s = after_share[s]
             for row in range(r_len):
@@ -316,6 +319,7 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
     enforcement_new = np.zeros(n_len)
     uid = np.empty((n_len, k_len), dtype=np.int64)
     rows: dict[tuple, int] = {}
+    u_category: list[int] = []
     u_efficiency: list[float] = []
     u_decay: list[np.ndarray] = []
     u_intensity: list[np.ndarray] = []
@@ -343,9 +347,10 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
         hours_total[i] = hours.sum(axis=-1)
         theta_key = (float(levers.efficiency_factor), float(levers.efficiency_decay), v["floor"])
         for k in range(k_len):
-            key = (*theta_key, intensity[k].tobytes())
+            key = (*theta_key, k, intensity[k].tobytes())
             if key not in rows:
                 rows[key] = len(rows)
+                u_category.append(k)
                 u_efficiency.append(float(levers.efficiency_factor))
                 u_decay.append(v["decay"])
                 u_intensity.append(intensity[k])
@@ -383,6 +388,7 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
     k_idx = np.array([k for _, k in first], dtype=np.int64)
     return {
         "position": _period_position(t_len).astype(float),
+        "u_category": np.array(u_category, dtype=np.int64).reshape(u_len),
         "u_efficiency": np.array(u_efficiency, dtype=float).reshape(u_len),
         "u_decay": np.array(u_decay, dtype=float).reshape(u_len, t_len),
         "u_intensity": np.array(u_intensity, dtype=float).reshape(u_len, t_len),
@@ -431,7 +437,7 @@ def _state_arrays(state: PosteriorState) -> dict[str, np.ndarray]:
         "logit_prevalence": _kernel_array(state, "logit_prevalence", (s_len, k_len, t_len)),
         "other_rates": _kernel_array(state, "other_rates", (s_len, k_len, t_len, c2), other),
         "amplitude": _kernel_array(state, "amplitude", (s_len, k_len)),
-        "efficiency": _kernel_array(state, "efficiency", (s_len,)),
+        "efficiency": _kernel_array(state, "efficiency", (s_len, k_len)),
         "fp_complement": _kernel_array(state, "false_positive_share", (s_len, k_len), fp),
         **offenders,
         "claimed": _kernel_array(state, "claimed_prevalence", (k_len,)),

@@ -105,7 +105,7 @@ def _replicate(state: PosteriorState, index: np.ndarray) -> PosteriorState:
         thresholds=state.thresholds,
         labels=state.labels,
         amplitude=state.amplitude[:, index],
-        efficiency=state.efficiency,
+        efficiency=state.efficiency[:, index],
         logit_prevalence=state.logit_prevalence[:, index],
         other_rates=state.other_rates[:, index],
         false_positive_share=state.false_positive_share[:, index],

@@ -24,13 +24,13 @@ parallel over draws, compiled once and cached on disk) that reproduces the NumPy
 pairwise sums); without numba the reference is used.
 
 The equations (``docs/scenarios.md`` has the derivation). With ``s(x) = 1 − e^{−x}``, the fitted
-capacity curve is ``d_pro[k, t] = A[k] · s(θ r[k, t])`` with amplitude ``A = d̄ / s(θ r̄)`` (so
-the hidden share is ``h = 1 − min(1, A)``). Under levers:
+capacity curve is ``d_pro[k, t] = A[k] · s(θ[k] r[k, t])`` with amplitude ``A[k] = d̄[k] /
+s(θ[k] r̄[k])`` (so the hidden share is ``h = 1 − min(1, A)``). Under levers:
 
 * review hours ``H' = f_k H + a_k · N'[k, t] / Σ_t N'[k, t]`` (added hours spread in proportion to
   listings) and listings ``N' = g_k N`` give intensity ``r' = 1000 H' / N'``; with a minimum
   saturation σ, ``r' ← max(r', −log(1 − σ) / θ')``;
-* efficiency ``θ'[t] = e · θ · (1 − δ)^t`` (``t`` = 0, 1, … over the submission's periods);
+* efficiency ``θ'[k, t] = e · θ[k] · (1 − δ)^t`` (``t`` = 0, 1, … over the submission's periods);
 * hidden share ``h' = clip(c_k h + b_k, 0, 1)`` rescales the amplitude, ``A' = A (1 − h')/(1 − h)``;
 * ``d_pro' = min(A' s(θ' r'), 1 − 10⁻⁹)``; the other channels keep their fitted rates (users and
   flaggers report what they see, whatever the platform's review effort);
@@ -201,8 +201,8 @@ class PosteriorState:
         Band labels.
     amplitude : numpy.ndarray, shape (S, K)
         ``A = d̄ / s(θ r̄)``: proactive detection with unlimited review (may exceed one).
-    efficiency : numpy.ndarray, shape (S,)
-        Review efficiency θ.
+    efficiency : numpy.ndarray, shape (S, K)
+        Review efficiency θ[k] (an array of shape (S,) is one θ for every category).
     logit_prevalence : numpy.ndarray, shape (S, K, T)
     other_rates : numpy.ndarray, shape (S, K, T, C - 1)
         Detection rates of the channels other than proactive.
@@ -234,6 +234,10 @@ class PosteriorState:
     sample_shape: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        efficiency = np.asarray(self.efficiency, dtype=float)
+        if efficiency.ndim == 1:  # one θ for every category
+            efficiency = np.repeat(efficiency[:, None], len(self.categories), axis=1)
+        self.efficiency = efficiency
         if not self.sample_shape:
             self.sample_shape = (1, int(self.efficiency.shape[0]))
 
@@ -274,9 +278,9 @@ class PosteriorState:
         listings = data["listings"].transpose(CATEGORY, PERIOD).values.astype(float)
         hours = data["review_hours"].transpose(CATEGORY, PERIOD).values.astype(float)
         intensity = np.maximum(hours / listings * 1000.0, INTENSITY_FLOOR)
-        efficiency = flat("efficiency")
+        efficiency = flat("efficiency", (CATEGORY,))
         level = flat("detection_level", (CATEGORY,))
-        amplitude = level / _saturation(efficiency[:, None] * intensity.mean(axis=1)[None, :])
+        amplitude = level / _saturation(efficiency * intensity.mean(axis=1)[None, :])
         prevalence = flat("prevalence", (CATEGORY, PERIOD))
         logit_prevalence = np.log(prevalence) - np.log1p(-prevalence)
         d_pro = flat("detection_rate", (CATEGORY, PERIOD))
@@ -337,10 +341,10 @@ def _cells_reference(state: PosteriorState, levers: Levers) -> dict[str, np.ndar
     hours = np.maximum(hours, 0.0)
     intensity = np.maximum(hours / listings * 1000.0, INTENSITY_FLOOR)  # (K, T)
     decay = (1.0 - levers.efficiency_decay) ** np.arange(t_len)
-    theta = state.efficiency[:, None] * levers.efficiency_factor * decay[None, :]  # (S, T)
+    theta = state.efficiency[:, :, None] * levers.efficiency_factor * decay[None, None, :]
     intensity = np.broadcast_to(intensity, (state.n_draws, k_len, t_len))
     if levers.min_saturation is not None:
-        floor = saturation_intensity(theta, levers.min_saturation)[:, None, :]
+        floor = saturation_intensity(theta, levers.min_saturation)  # (S, K, T)
         intensity = np.maximum(intensity, floor)
         hours = intensity * listings / 1000.0  # (S, K, T)
     amplitude = state.amplitude
@@ -350,7 +354,7 @@ def _cells_reference(state: PosteriorState, levers: Levers) -> dict[str, np.ndar
         hidden = state.hidden_share
         new_hidden = np.clip(hidden * factor + add, 0.0, 1.0)
         amplitude = amplitude * (1.0 - new_hidden) / (1.0 - hidden)
-    d_pro = np.minimum(amplitude[:, :, None] * _saturation(theta[:, None, :] * intensity), MAX_RATE)
+    d_pro = np.minimum(amplitude[:, :, None] * _saturation(theta * intensity), MAX_RATE)
     position = _period_position(t_len)
     logit_pi = (
         state.logit_prevalence
@@ -432,7 +436,7 @@ def evaluate_many(
     Identical (bit for bit) to ``[evaluate_arrays(state, lv) for lv in levers_list]`` stacked on
     a leading scenario axis, but faster for many scenarios: the levers are resolved once, the
     draws are evaluated in parallel, the lever-independent cell quantities once per draw, and the
-    proactive saturation once per distinct (efficiency levers, category intensity) among the
+    proactive saturation once per distinct (efficiency levers, category, intensity) among the
     scenarios. For very many scenarios, call it on chunks of ``levers_list`` and summarise each
     chunk, or ask for a subset of ``outcomes``. Bands: ``state.band_index(out["prevalence"])``.
 

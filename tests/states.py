@@ -10,7 +10,7 @@ __all__ = ["truth_state"]
 
 
 def truth_state(sim) -> PosteriorState:
-    """A one-draw state holding the simulator's true parameters (shared θ, ceiling one)."""
+    """A one-draw state holding the simulator's true parameters (θ per category, ceiling one)."""
     truth = sim.truth
     sub = sim.to_submission()
     data = sub.data
@@ -18,8 +18,7 @@ def truth_state(sim) -> PosteriorState:
     channels = [str(c) for c in data["channel"].values]
     listings = data["listings"].transpose("category", "period").values.astype(float)
     hours = data["review_hours"].transpose("category", "period").values.astype(float)
-    theta = np.array([truth["efficiency"][cats[0]]])
-    assert all(np.isclose(truth["efficiency"][c], theta[0]) for c in cats)
+    theta = np.array([[truth["efficiency"][c] for c in cats]])
     assert truth["detection_ceiling"] == 1
     amplitude = np.array([[1.0 - truth["hidden_share"][c] for c in cats]])
     pi = np.array([truth["prevalence"][c] for c in cats])[None]

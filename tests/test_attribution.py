@@ -47,7 +47,7 @@ def _perturbed(state: PosteriorState, *, chains: int = 2, draws: int = 20, seed:
     return replace(
         state,
         amplitude=np.minimum(rep(state.amplitude) * np.exp(rng.normal(0, 0.1, (s, k))), 0.99),
-        efficiency=rep(state.efficiency) * np.exp(rng.normal(0, 0.3, s)),
+        efficiency=rep(state.efficiency) * np.exp(rng.normal(0, 0.3, (s, 1))),
         logit_prevalence=rep(state.logit_prevalence) + rng.normal(0, 0.3, (s, k, 1)),
         other_rates=rep(state.other_rates) * np.exp(rng.normal(0, 0.2, (s, k, 1, 1))),
         false_positive_share=rng.uniform(0, 0.1, (s, k)),
@@ -286,9 +286,9 @@ def test_non_enforcement_zero_when_enforced_as_claimed(many, reference):
 
 def test_resources_zero_where_review_is_already_adequate(state):
     sigma = 0.9
-    r_star = float(saturation_intensity(state.efficiency[0], sigma))
-    hours = state.review_hours.copy()
     toys = state.categories.index("toys")
+    r_star = float(saturation_intensity(state.efficiency[0, toys], sigma))
+    hours = state.review_hours.copy()
     hours[toys] = 2 * r_star * state.listings[toys] / 1000  # well above adequate everywhere
     rich = replace(state, review_hours=hours)
     att = attribute(rich, adequate_saturation=sigma)

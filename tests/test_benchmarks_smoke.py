@@ -156,6 +156,8 @@ def test_stan_data_mirrors_the_pymc_model():
     for name, key in (
         ("log_detected_rate", "cell_centred"),
         ("log_detected_level", "level_centred"),
+        ("efficiency_log", "efficiency_centred"),
+        ("channel_log_ratio", "channel_centred"),
     ):
         n_centred = len(pm_model.coords.get(f"{name}_centred_element", ()))
         assert data[key].sum() == n_centred
@@ -165,7 +167,8 @@ def test_stan_data_mirrors_the_pymc_model():
     assert data["detected_pro"].sum() + data["detected_sec"].sum() == total
     prior = model.priors["prevalence_cell_sd"].parameters["sigma"]
     assert data["p_prevalence_cell_sd"] == prior
-    assert data["p_channel_log_ratio_sd"] == [2.0, 10.0]
+    assert data["p_efficiency_log_sd"] == model.priors["efficiency_log_sd"].parameters["sigma"]
+    assert data["channel_centred"].shape == (3, k) and data["channel_ratio_spread"] == 0.5
     # The censoring matrix selects the pmf at 0..i-1 for each suspended row of i strikes.
     table = trader_table(sub.data)
     censored = table.strikes[table.suspended > 0]

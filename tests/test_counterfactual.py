@@ -55,7 +55,7 @@ def test_baseline_reproduces_the_simulated_world(sim, state):
 def test_undetected_listings_closed_form(state):
     out = evaluate_arrays(state, Levers())
     pi = 1 / (1 + np.exp(-state.logit_prevalence[0]))
-    d_pro = state.amplitude[0][:, None] * -np.expm1(-state.efficiency[0] * state.intensity)
+    d_pro = state.amplitude[0][:, None] * -np.expm1(-state.efficiency[0][:, None] * state.intensity)
     missed = (1 - d_pro) * np.prod(1 - state.other_rates[0], axis=-1)
     np.testing.assert_allclose(
         out["undetected_listings"][0], (state.listings * pi * missed).sum(axis=1)
@@ -85,7 +85,7 @@ def test_no_evasion_and_full_saturation_reach_the_ceiling(state):
 def test_min_saturation_sets_intensity_where_too_low(state):
     sigma = 0.9
     out = evaluate_arrays(state, Levers(min_saturation=sigma))
-    r_star = saturation_intensity(state.efficiency[0], sigma)
+    r_star = saturation_intensity(state.efficiency[0], sigma)[:, None]
     expected_hours = np.maximum(state.intensity, r_star) * state.listings / 1000
     np.testing.assert_allclose(out["review_hours"][0], expected_hours.sum(axis=1))
     # Never fewer hours than the platform had.

@@ -59,7 +59,7 @@ def random_state(
         thresholds=np.array([0.001, 0.01, 0.05]),
         labels=["low", "medium", "high", "very high"],
         amplitude=rng.uniform(*amplitude, (s, k)),
-        efficiency=rng.lognormal(0.0, 1.0, s),
+        efficiency=rng.lognormal(0.0, 1.0, (s, k)),
         logit_prevalence=rng.normal(-4.0, 2.0, (s, k, t)),
         other_rates=rng.uniform(0.0, 0.6, (s, k, t, n_secondary)),
         false_positive_share=rng.uniform(0.0, 0.3, (s, k)) if appeals else np.zeros((s, k)),

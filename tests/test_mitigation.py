@@ -46,7 +46,7 @@ def perturbed(state: PosteriorState, n_draws: int, seed: int, sd: float = 0.3) -
         thresholds=state.thresholds,
         labels=state.labels,
         amplitude=state.amplitude * np.exp(rng.normal(0, sd / 3, (n_draws, k_len))),
-        efficiency=state.efficiency[0] * np.exp(rng.normal(0, sd, n_draws)),
+        efficiency=state.efficiency[0] * np.exp(rng.normal(0, sd, (n_draws, 1))),
         logit_prevalence=state.logit_prevalence + rng.normal(0, sd, (n_draws, k_len, 1)),
         other_rates=np.repeat(state.other_rates, n_draws, axis=0),
         false_positive_share=np.zeros((n_draws, k_len)),

@@ -72,6 +72,9 @@ def _point_values(model, names):
     point = pm_model.initial_point(random_seed=3)
     # move away from the initial point so that nothing is trivially zero
     point = {k: v + 0.1 for k, v in point.items()}
+    if "efficiency_log_offset" in point:  # categories with different review efficiencies
+        offset = point["efficiency_log_offset"]
+        point["efficiency_log_offset"] = np.linspace(-1.0, 1.0, offset.size).reshape(offset.shape)
     outputs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
     fn = pm_model.compile_fn(outputs, inputs=pm_model.value_vars, on_unused_input="ignore",
                              point_fn=True, mode=FAST)  # fmt: skip
@@ -85,10 +88,14 @@ def test_capacity_curve_and_detection_likelihood_match_closed_form(small_submiss
     point, values = _point_values(model, names)
     data = small_submission.data
     r = data["review_hours"].values / data["listings"].values * 1000
-    theta = values["efficiency"]
+    theta = values["efficiency"]  # per category: log θ[k] = μ + σ z[k]
+    mu, sd = point["efficiency_log_mu"], np.exp(point["efficiency_log_sd_log__"])
+    np.testing.assert_allclose(np.log(theta), mu + sd * point["efficiency_log_offset"])
     saturation_at_mean = 1 - np.exp(-theta * r.mean(axis=1))
     expected_d = (
-        values["detection_level"][:, None] * (1 - np.exp(-theta * r)) / saturation_at_mean[:, None]
+        values["detection_level"][:, None]
+        * (1 - np.exp(-theta[:, None] * r))
+        / saturation_at_mean[:, None]
     )
     np.testing.assert_allclose(values["detection_rate"], expected_d, rtol=1e-10)
     np.testing.assert_allclose(

@@ -391,7 +391,7 @@ def test_capacity_intervals_cover_the_draws():
     rng = np.random.default_rng(1)
     s = 400
     state.amplitude = state.amplitude * rng.lognormal(0, 0.2, (s, 1))
-    state.efficiency = state.efficiency * rng.lognormal(0, 0.3, s)
+    state.efficiency = state.efficiency * rng.lognormal(0, 0.3, (s, 1))
     state.sample_shape = (1, s)
     curves = capacity_curves(state, prob=0.8)
     low, med, high = (curves[f"detection_{q}"].values for q in ("low", "median", "high"))

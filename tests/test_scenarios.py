@@ -47,7 +47,7 @@ def spread_state(state, n_draws: int = 200, seed: int = 0):
     return dataclasses.replace(
         state,
         amplitude=np.clip(rep(state.amplitude) * rng.lognormal(0, 0.2, (s, 1)), 0.05, 1.0),
-        efficiency=rep(state.efficiency) * rng.lognormal(0, 0.3, s),
+        efficiency=rep(state.efficiency) * rng.lognormal(0, 0.3, (s, 1)),
         logit_prevalence=rep(state.logit_prevalence) + rng.normal(0, 0.4, (s, 1, 1)),
         other_rates=rep(state.other_rates),
         false_positive_share=rep(state.false_positive_share),
@@ -117,7 +117,7 @@ def test_scenario_values_equal_hand_computations(state):
     pi = 1 / (1 + np.exp(-state.logit_prevalence[0]))  # (K, T)
     n, hours = state.listings, state.review_hours
     other = state.other_rates[0]  # (K, T, C-1); no false positives in the truth state
-    theta, reach = state.efficiency[0], state.amplitude[0]  # reach = 1 - hidden share
+    theta, reach = state.efficiency[0][:, None], state.amplitude[0]  # reach = 1 - hidden share
     t = np.arange(n.shape[1])
 
     def outcomes(d_pro):

@@ -2,9 +2,11 @@
 // repeat offenders, audits, planted listings) written in Stan, for the peer benchmark.
 //
 // Same priors and likelihood as the PyMC model, and the same free variables: the logit
-// detection level of each category, the log detected level of each category and the log
-// detected rate of each cell partially centred with the same per-element choice (0/1 masks
-// read by the runner from the built PyMC model), non-centred trends and channel ratios. Binomial likelihoods
+// detection level and the log review efficiency of each category, the log detected level of
+// each category, the log detected rate of each cell and the log channel ratios partially
+// centred with the same per-element choice (0/1 masks read by the runner from the built PyMC
+// model), non-centred trends; the channel ratios' spread over categories is fixed (data).
+// Binomial likelihoods
 // are written on the same sufficient statistics as kernels y log p + (n - y) log(1 - p), with
 // counts as reals, so that cells of more than 2^31 listings fit (binomial constants dropped).
 // Cells without audits or planted listings carry zero counts and add exactly nothing.
@@ -24,6 +26,9 @@ data {
   matrix<lower=0, upper=1>[K, T] cell_centred;  // 1: log detected rate sampled centred
   vector<lower=0, upper=1>[K] level_centred;    // 1: category level sampled centred
   vector<lower=0, upper=1>[K] detection_centred;  // 1: logit detection level centred
+  vector<lower=0, upper=1>[K] efficiency_centred;  // 1: log review efficiency centred
+  matrix<lower=0, upper=1>[C2, K] channel_centred;  // 1: log channel ratio centred
+  real<lower=0> channel_ratio_spread;    // fixed spread of a channel's log ratio over categories
   matrix<lower=0>[K, T] audit_n;         // random audits (0 where none)
   matrix<lower=0>[K, T] audit_y;
   matrix<lower=0>[K, T] purposive_n;     // purposive test purchases (0 where none)
@@ -48,14 +53,14 @@ data {
   // Priors: (mu, sigma) of normals, (sigma) of half-normals, (alpha, beta) of gamma and beta.
   vector[2] p_detection_level_logit_mu;
   real p_detection_level_logit_sd;
-  vector[2] p_efficiency_log;
+  vector[2] p_efficiency_log_mu;
+  real p_efficiency_log_sd;
   vector[2] p_prevalence_intercept;
   real p_prevalence_category_sd;
   vector[2] p_prevalence_trend_mu;
   real p_prevalence_trend_sd;
   real p_prevalence_cell_sd;
   vector[2] p_channel_log_ratio_mu;
-  vector[2] p_channel_log_ratio_sd;
   real p_purposive_uplift;
   vector[2] p_offender_log_mean_strikes;
   vector[2] p_offender_log_dispersion;
@@ -66,6 +71,7 @@ transformed data {
   real n_cell_centred = sum(cell_centred);
   real n_level_centred = sum(level_centred);
   real n_detection_centred = sum(detection_centred);
+  real n_efficiency_centred = sum(efficiency_centred);
   vector[X] xs;
   for (k in 1:K) mean_intensity[k] = mean(intensity[k]);
   for (x in 1:X) xs[x] = x - 1;
@@ -74,7 +80,9 @@ parameters {
   real detection_level_logit_mu;
   real<lower=0> detection_level_logit_sd;
   vector[K] detection_free;              // logit detection level (centred) or its offset
-  real efficiency_log;
+  real efficiency_log_mu;
+  real<lower=0> efficiency_log_sd;
+  vector[K] efficiency_free;             // log review efficiency (centred) or its offset
   real prevalence_intercept;
   real<lower=0> prevalence_category_sd;
   real prevalence_trend_mu;
@@ -84,8 +92,7 @@ parameters {
   vector[K] prevalence_trend_offset;
   matrix[K, T] cell_free;                // log detected rate (centred) or its offset
   vector[C2] channel_log_ratio_mu;
-  vector<lower=0>[C2] channel_log_ratio_sd;
-  matrix[C2, K] channel_log_ratio_offset;
+  matrix[C2, K] channel_free;            // log channel ratio (centred) or its offset
   vector<lower=0>[KP] purposive_uplift;
   vector[has_offenders] offender_log_mean_strikes;
   vector[has_offenders] offender_log_dispersion;
@@ -103,14 +110,16 @@ transformed parameters {
       + (1 - detection_centred) .* (detection_level_logit_mu
                                     + detection_level_logit_sd * detection_free);
   {
-    real efficiency = exp(efficiency_log);
+    vector[K] efficiency = exp(efficiency_centred .* efficiency_free
+                               + (1 - efficiency_centred)
+                                 .* (efficiency_log_mu + efficiency_log_sd * efficiency_free));
     vector[K] det_level = inv_logit(detection_level_logit);
-    vector[K] saturation_at_mean = -expm1(-efficiency * mean_intensity);
+    vector[K] saturation_at_mean = -expm1(-efficiency .* mean_intensity);
     vector[K] mean_log_d;
     vector[K] level;
     for (k in 1:K) {
       for (t in 1:T) {
-        real relative = -expm1(-efficiency * intensity[k, t]) / saturation_at_mean[k];
+        real relative = -expm1(-efficiency[k] * intensity[k, t]) / saturation_at_mean[k];
         detection_rate[k, t] = fmin(det_level[k] * relative, 1 - 1e-9);
       }
     }
@@ -142,7 +151,12 @@ model {
                             / detection_level_logit_sd)
             - n_detection_centred * log(detection_level_logit_sd)
             - 0.5 * dot_self((1 - detection_centred) .* detection_free);
-  efficiency_log ~ normal(p_efficiency_log[1], p_efficiency_log[2]);
+  efficiency_log_mu ~ normal(p_efficiency_log_mu[1], p_efficiency_log_mu[2]);
+  efficiency_log_sd ~ normal(0, p_efficiency_log_sd);
+  target += -0.5 * dot_self(efficiency_centred .* (efficiency_free - efficiency_log_mu)
+                            / efficiency_log_sd)
+            - n_efficiency_centred * log(efficiency_log_sd)
+            - 0.5 * dot_self((1 - efficiency_centred) .* efficiency_free);
   prevalence_intercept ~ normal(p_prevalence_intercept[1], p_prevalence_intercept[2]);
   prevalence_category_sd ~ normal(0, p_prevalence_category_sd);
   prevalence_trend_mu ~ normal(p_prevalence_trend_mu[1], p_prevalence_trend_mu[2]);
@@ -156,16 +170,19 @@ model {
             - n_cell_centred * log(prevalence_cell_sd)
             - 0.5 * sum((1 - cell_centred) .* square(cell_free));
   channel_log_ratio_mu ~ normal(p_channel_log_ratio_mu[1], p_channel_log_ratio_mu[2]);
-  channel_log_ratio_sd ~ gamma(p_channel_log_ratio_sd[1], p_channel_log_ratio_sd[2]);
-  to_vector(channel_log_ratio_offset) ~ std_normal();
+  target += -0.5 * sum(channel_centred
+                       .* square((channel_free - rep_matrix(channel_log_ratio_mu, K))
+                                 / channel_ratio_spread))
+            - 0.5 * sum((1 - channel_centred) .* square(channel_free));
   purposive_uplift ~ normal(0, p_purposive_uplift);
 
   // Detections per channel: Binomial(listings, prevalence × rate).
   target += sum(detected_pro .* (log_pi + log_d)
                 + (listings - detected_pro) .* log1m(prevalence .* detection_rate));
   for (c in 1:C2) {
-    vector[K] ratio = exp(channel_log_ratio_mu[c]
-                          + channel_log_ratio_sd[c] * channel_log_ratio_offset[c]');
+    vector[K] ratio = exp(channel_centred[c]' .* channel_free[c]'
+                          + (1 - channel_centred[c]')
+                            .* (channel_log_ratio_mu[c] + channel_ratio_spread * channel_free[c]'));
     vector[K] rate_k = -expm1(-ratio .* mean_d_pro);
     matrix[K, T] y = block(detected_sec, (c - 1) * K + 1, 1, K, T);
     matrix[K, T] p = prevalence .* rep_matrix(rate_k, T);

@@ -39,14 +39,14 @@ R_SCRIPT = HERE / "run_rstan.R"
 PRIOR_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "detection_level_logit_mu": ("Normal", ("mu", "sigma")),
     "detection_level_logit_sd": ("HalfNormal", ("sigma",)),
-    "efficiency_log": ("Normal", ("mu", "sigma")),
+    "efficiency_log_mu": ("Normal", ("mu", "sigma")),
+    "efficiency_log_sd": ("HalfNormal", ("sigma",)),
     "prevalence_intercept": ("Normal", ("mu", "sigma")),
     "prevalence_category_sd": ("HalfNormal", ("sigma",)),
     "prevalence_trend_mu": ("Normal", ("mu", "sigma")),
     "prevalence_trend_sd": ("HalfNormal", ("sigma",)),
     "prevalence_cell_sd": ("HalfNormal", ("sigma",)),
     "channel_log_ratio_mu": ("Normal", ("mu", "sigma")),
-    "channel_log_ratio_sd": ("Gamma", ("alpha", "beta")),
     "purposive_uplift": ("HalfNormal", ("sigma",)),
     "offender_log_mean_strikes": ("Normal", ("mu", "sigma")),
     "offender_log_dispersion": ("Normal", ("mu", "sigma")),
@@ -98,11 +98,18 @@ def _prior_values(priors: dict[str, Any]) -> dict[str, list[float] | float]:
 
 #: Free variables of the PyMC model that ``platform.stan`` mirrors (partially centred ones by
 #: their assembled name), and the likelihood terms. Anything else means the Stan file is stale.
-PARTIALLY_CENTRED = ("detection_level_logit", "log_detected_level", "log_detected_rate")
+PARTIALLY_CENTRED = (
+    "detection_level_logit",
+    "log_detected_level",
+    "log_detected_rate",
+    "efficiency_log",
+    "channel_log_ratio",
+)
 FREE_VARIABLES = {
     "detection_level_logit_mu",
     "detection_level_logit_sd",
-    "efficiency_log",
+    "efficiency_log_mu",
+    "efficiency_log_sd",
     "prevalence_intercept",
     "prevalence_category_sd",
     "prevalence_trend_mu",
@@ -110,8 +117,6 @@ FREE_VARIABLES = {
     "prevalence_cell_sd",
     "prevalence_trend_offset",
     "channel_log_ratio_mu",
-    "channel_log_ratio_sd",
-    "channel_log_ratio_offset",
     "purposive_uplift",
     "offender_log_mean_strikes",
     "offender_log_dispersion",
@@ -183,6 +188,7 @@ def stan_data(submission, priors: dict[str, Any] | None = None) -> dict[str, Any
     """
     from risklab.models import PlatformRiskModel
     from risklab.models.components.capacity import INTENSITY_FLOOR, review_intensity
+    from risklab.models.components.channels import RATIO_SPREAD
     from risklab.models.components.offenders import trader_table
     from risklab.models.components.prevalence import period_position
 
@@ -215,6 +221,12 @@ def stan_data(submission, priors: dict[str, Any] | None = None) -> dict[str, Any
     cell_centred = centred_mask(pm_model, "log_detected_rate")
     level_centred = centred_mask(pm_model, "log_detected_level")
     detection_centred = centred_mask(pm_model, "detection_level_logit")
+    efficiency_centred = centred_mask(pm_model, "efficiency_log")
+    channel_centred = (
+        centred_mask(pm_model, "channel_log_ratio")
+        if secondary
+        else np.zeros((0, k_len), dtype=bool)
+    )
     purposive_n = kt("audit_purposive_sampled") if "audits" in names else np.zeros_like(listings)
     used = np.flatnonzero(purposive_n.sum(axis=1) > 0)
     purposive_map = np.zeros((k_len, used.size))
@@ -242,6 +254,9 @@ def stan_data(submission, priors: dict[str, Any] | None = None) -> dict[str, Any
         "cell_centred": cell_centred.astype(float),
         "level_centred": level_centred.astype(float),
         "detection_centred": detection_centred.astype(float),
+        "efficiency_centred": efficiency_centred.astype(float),
+        "channel_centred": channel_centred.astype(float),
+        "channel_ratio_spread": RATIO_SPREAD,
         "audit_n": audit_n,
         "audit_y": audit_y,
         "purposive_n": purposive_n,

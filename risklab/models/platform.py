@@ -53,7 +53,9 @@ class PlatformRiskModel(RiskModel):
     #: "3": channel overlaps (MSE) and complaint reversals (false-positive share) added.
     #: "4": partially centred cells, category levels and detection levels (free variables
     #: ``*_centred`` / ``*_offset``; same model, different sampler geometry).
-    model_version = "4"
+    #: "5": review efficiency per category (``log θ[k]``, hierarchical, partially centred) and
+    #: channel ratios with a fixed spread over categories (partially centred).
+    model_version = "5"
 
     @classmethod
     def default_components(cls) -> list[Component]:

@@ -13,14 +13,14 @@ baseline trends are not identified well enough to sample: R-hat 1.03–1.08). Le
 sampled centred where the data after the date pin a category's change down and non-centred
 elsewhere (the rule of :mod:`risklab.models.components._parametrisation`; review capacity, observed
 directly, is always centred; ``InterruptedTimeSeries._centred_cells``); a commitment covering one
-category, and an efficiency commitment (θ is shared by all categories, :data:`POOLED`), has
-``level_j = μ_j``. Effects of several commitments on one quantity add up. Before its first
-commitment a monitored quantity follows a baseline: prevalence its per-category linear trend (the
-platform model's); the detection level (hidden share) and enforcement a platform-wide linear trend
-(per year, from the window's middle); efficiency none (θ is constant before its first commitment,
-as in the platform model); review capacity a per-category log-linear regression of the observed
-review intensity. So a change is measured against the pre-existing trajectory, not against a flat
-line.
+category, and an efficiency commitment (one change of ``log θ[k]`` for every covered category,
+:data:`POOLED`), has ``level_j = μ_j``. Effects of several commitments on one quantity add up.
+Before its first commitment a monitored quantity follows a baseline: prevalence its per-category
+linear trend (the platform model's); the detection level (hidden share) and enforcement a
+platform-wide linear trend (per year, from the window's middle); efficiency none (θ[k] is constant
+before its first commitment, as in the platform model); review capacity a per-category log-linear
+regression of the observed review intensity. So a change is measured against the pre-existing
+trajectory, not against a flat line.
 
 This component builds the shifts only; the platform model's components apply them
 (``ctx.shared["its_shift_<quantity>"]``): prevalence adds its shift to ``logit π``, capacity to the
@@ -62,9 +62,10 @@ __all__ = [
 #: Dim of commitments, and of the (commitment, category) pairs with their own change.
 COMMITMENT = "commitment"
 COMMITMENT_CELL = "commitment_cell"
-#: Quantities whose change is one number for every covered category (no hierarchy): review
-#: efficiency θ is shared by all categories in the platform model, and per-category changes of it
-#: are not identified (R-hat 1.05–1.45 and divergences on a 4-category recovery case).
+#: Quantities whose change is one number for every covered category (no hierarchy): per-category
+#: changes of review efficiency are not identified (R-hat 1.05–1.45 and divergences on a
+#: 4-category recovery case, when θ was shared by all categories; θ[k] itself is only weakly
+#: identified per category).
 POOLED = frozenset({"efficiency"})
 #: Spread (link scale) of a commitment's level change over its categories: each category's change
 #: is ``Normal(μ_j, LEVEL_SPREAD)``. Fixed, not learnt: a commitment covers a handful of

@@ -120,7 +120,7 @@ def project(fitted, period: str, review_hours: np.ndarray, listings: np.ndarray)
         + total("prevalence")
     )
     # Detection at the new period's review intensity.
-    theta = _flat(post, "efficiency")[:, None]
+    theta = _flat(post, "efficiency", CATEGORY)  # (S, K)
     hours_fit = data["review_hours"].transpose(CATEGORY, PERIOD).values
     listings_fit = data["listings"].transpose(CATEGORY, PERIOD).values
     mean_r = np.maximum(review_intensity(hours_fit, listings_fit), INTENSITY_FLOOR).mean(axis=1)

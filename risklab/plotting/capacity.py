@@ -1,10 +1,10 @@
 """Review capacity → proactive detection: the fitted curves, per category, with their uncertainty.
 
-The capacity component's curve (``risklab.counterfactual`` has the equations) is
-``d(r) = min(A · (1 − e^{−θ r}), 1 − 10⁻⁹)`` with review intensity ``r`` in hours per 1000
-listings, amplitude ``A`` and efficiency ``θ``. As review grows without limit, detection tends to
-the reach ``1 − h = min(A, 1)`` (``h``: the hidden share, out of reach of proactive review). At
-the platform's actual mean intensity ``r̄`` the curve passes through the fitted detection level.
+The capacity component's curve (``risklab.counterfactual`` has the equations) is ``d(r) = min(A · (1
+− e^{−θ r}), 1 − 10⁻⁹)`` with review intensity ``r`` in hours per 1000 listings, amplitude ``A`` and
+efficiency ``θ`` (both per category). As review grows without limit, detection tends to the reach
+``1 − h = min(A, 1)`` (``h``: the hidden share, out of reach of proactive review). At the platform's
+actual mean intensity ``r̄`` the curve passes through the fitted detection level.
 
 :func:`capacity_curves` evaluates the curve draw by draw on a grid of multiples of each
 category's actual intensity (the same as :class:`~risklab.counterfactual.Levers` with
@@ -67,10 +67,10 @@ def capacity_curves(
     if not 0 < prob < 1:
         raise ValueError(f"prob must be in (0, 1), got {prob!r}")
     actual = state.intensity.mean(axis=1)  # (K,)
-    theta = state.efficiency  # (S,)
+    theta = state.efficiency  # (S, K)
     amplitude = state.amplitude  # (S, K)
     if factors is None:
-        r95 = saturation_intensity(np.median(theta), 0.95)
+        r95 = saturation_intensity(np.median(theta, axis=0), 0.95)  # (K,)
         top = np.clip(r95 / actual, 3.0, 20.0)  # (K,)
         factors_k = top[:, None] * np.linspace(0.0, 1.0, 61)[None, :]
     else:
@@ -80,13 +80,13 @@ def capacity_curves(
         factors_k = np.broadcast_to(factors, (len(actual), len(factors)))
     intensity = actual[:, None] * factors_k  # (K, F)
     curves = np.minimum(
-        amplitude[:, :, None] * -np.expm1(-theta[:, None, None] * intensity[None]), MAX_RATE
+        amplitude[:, :, None] * -np.expm1(-theta[:, :, None] * intensity[None]), MAX_RATE
     )  # (S, K, F)
     tail = (1.0 - prob) / 2.0
     low, med, high = np.quantile(curves, [tail, 0.5, 1.0 - tail], axis=0)
     reach = np.minimum(amplitude, 1.0)
     r_low, r_med, r_high = np.quantile(reach, [tail, 0.5, 1.0 - tail], axis=0)
-    at_actual = np.minimum(amplitude * -np.expm1(-theta[:, None] * actual[None]), MAX_RATE)
+    at_actual = np.minimum(amplitude * -np.expm1(-theta * actual[None]), MAX_RATE)
     claimed = (
         np.full(len(state.categories), np.nan)
         if claimed_detection_rate is None

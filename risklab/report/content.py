@@ -233,9 +233,9 @@ def _capacity_section(findings: Findings, fitted: RiskModel) -> Section:
     curves = capacity_curves(state, prob=findings.prob, claimed_detection_rate=claimed.values)
     axes = plot_capacity_curves(curves, unconverged=not findings.converged)
     tail = (1.0 - findings.prob) / 2.0
-    r90 = np.quantile(-np.log(0.1) / state.efficiency, [tail, 0.5, 1 - tail])
+    r90 = np.quantile(-np.log(0.1) / state.efficiency, [tail, 0.5, 1 - tail], axis=0)  # (3, K)
     rows = []
-    for c in state.categories:
+    for k, c in enumerate(state.categories):
         cc = curves.sel(category=c)
         claim = float(cc["claimed_detection_rate"])
         rows.append(
@@ -248,6 +248,7 @@ def _capacity_section(findings: Findings, fitted: RiskModel) -> Section:
                     f"{pct(float(cc['reach_median']), 2)} ({pct(float(cc['reach_low']), 2)}–"
                     f"{pct(float(cc['reach_high']), 2)})"
                 ),
+                "hours for 90% of reach": f"{r90[1, k]:.3g} ({r90[0, k]:.3g}–{r90[2, k]:.3g})",
             }
         )
     frame = pd.DataFrame(rows)
@@ -257,9 +258,9 @@ def _capacity_section(findings: Findings, fitted: RiskModel) -> Section:
         f"{findings.prob:.0%} interval, the orange line the platform's actual mean review "
         "intensity, the dashed line the reach — what unlimited review would find (1 − hidden "
         "share). Where the curve is flat at the actual intensity, more review buys little; where "
-        "the reach is low, listings are hidden from review whatever the effort. Review reaches "
-        f"90% of its reach at about {r90[1]:.3g} hours per 1000 listings ({findings.prob:.0%} "
-        f"interval {r90[0]:.3g}–{r90[2]:.3g}).\n\n"
+        "the reach is low, listings are hidden from review whatever the effort. The last column "
+        "is the review intensity (hours per 1000 listings) at which detection reaches 90% of its "
+        f"reach, with its {findings.prob:.0%} interval: review efficiency θ is per category.\n\n"
         + markdown_table(frame, numeric=list(frame.columns[1:]))
     )
     fig = Figure.from_matplotlib(

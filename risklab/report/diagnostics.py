@@ -79,8 +79,8 @@ def convergence_table(findings: Findings, fitted: RiskModel) -> pd.DataFrame:
 
 
 def rank_variables(findings: Findings, fitted: RiskModel, *, max_categories: int = 6) -> xr.Dataset:
-    """A small set of draws for rank plots: efficiency, enforcement and the category
-    prevalences with the worst R-hat (at most ``max_categories``)."""
+    """A small set of draws for rank plots: the category prevalences with the worst R-hat (at
+    most ``max_categories``), those categories' efficiency, and enforcement."""
     ds = headline_posterior(findings, fitted)
     prevalence = ds["category_prevalence"]
     if prevalence.sizes[CATEGORY] > max_categories:
@@ -93,6 +93,9 @@ def rank_variables(findings: Findings, fitted: RiskModel, *, max_categories: int
         prevalence = prevalence.isel({CATEGORY: keep})
     out = xr.Dataset({"category_prevalence": prevalence})
     for name in ("efficiency", "enforcement"):
-        if name in ds:
-            out[name] = ds[name]
+        if name in ds:  # per-category efficiency: the same categories as the prevalences
+            da = ds[name]
+            if CATEGORY in da.dims:
+                da = da.sel({CATEGORY: prevalence[CATEGORY].values})
+            out[name] = da
     return out

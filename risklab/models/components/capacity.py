@@ -3,25 +3,37 @@
 Moderation intensity is ``r[k, t] = review_hours / listings × 1000`` (review hours per thousand
 active listings). Proactive detection follows a saturating curve in it, scaled per category::
 
-    d_pro[k, t] = d̄[k] · s(θ · r[k, t]) / s(θ · r̄[k]),      s(x) = 1 - exp(-x)
+    d_pro[k, t] = d̄[k] · s(θ[k] · r[k, t]) / s(θ[k] · r̄[k]),      s(x) = 1 - exp(-x)
 
 ``d̄[k]`` is the category's proactive detection rate at its mean review intensity ``r̄[k]`` (over
-the submission's periods) and ``θ`` the review efficiency, shared by all categories. Two derived
-quantities carry the Art. 34 reading:
+the submission's periods) and ``θ[k]`` the category's review efficiency, partially pooled:
+``log θ[k] = μ_θ + σ_θ z[k]``. Two derived quantities carry the Art. 34 reading:
 
-* ``reachable[k] = min(1, d̄[k] / s(θ · r̄[k]))`` — the detection unlimited review would reach;
+* ``reachable[k] = min(1, d̄[k] / s(θ[k] · r̄[k]))`` — the detection unlimited review would reach;
 * ``hidden_share[k] = 1 - reachable[k]`` — the share of illegal listings out of reach of
   proactive detection (hidden links, affiliate programmes, obfuscated titles), whatever the
   review effort.
 
 Why this parametrisation (DESIGN.md §3 writes ``(1 - h[k]) · d_max · s(θ[k] · r)`` with each
 factor free): the evidence (planted listings, or detections once audits pin down prevalence)
-identifies the detection *level* ``d̄[k]`` of each category; ``h``, ``d_max`` and a per-category
-``θ[k]`` only enter through their product, so with each free the posterior has curved ridges
-and the sampler failed the convergence gate (R-hat 1.03–1.08, bulk ESS 37–145 on a 6-category
-recovery case). Here the identified level is the free variable, with a logit-normal hierarchy
-over categories; ``θ`` shapes only how detection moves with review intensity (identified by its
-variation over time and by the prior) and is the lever of review-hour scenarios.
+identifies the detection *level* ``d̄[k]`` of each category; ``h``, ``d_max`` and ``θ[k]`` only
+enter through their product, so with each free the posterior has curved ridges and the sampler
+failed the convergence gate (R-hat 1.03–1.08, bulk ESS 37–145 on a 6-category recovery case).
+Here the identified level is the free variable, with a logit-normal hierarchy over categories;
+``θ[k]`` shapes only how detection moves with review intensity (identified by its variation over
+time, pooled over categories by the hierarchy) and is the lever of review-hour scenarios.
+
+Why per category (an earlier version shared one θ): review efficiency differs by category (a
+fake medicine takes longer to recognise than an unsafe toy), and with one θ a category whose
+detection rises faster with review than the others' was forced to ``reachable > 1`` (hidden
+share floored at zero). With large counts the misfit also made a local mode in which the rate
+is clipped at one: on the 10¹⁰-listings benchmark one chain sat there, 950 log-density units
+below the others. θ[k] is identified only by how a category's proactive detections move with
+its review intensity over time, which is weak for most submissions and strong for the largest. So
+``log θ[k]`` is sampled centred where that information pins it down and non-centred elsewhere
+(:func:`efficiency_information`; the rule of
+:mod:`risklab.models.components._parametrisation`). With the offsets always non-centred, the
+10¹⁰-listings benchmark failed the gate on ``efficiency_log_mu`` (R-hat 1.22).
 
 A category's level is sampled centred when its evidence pins it down and non-centred when only
 the hierarchy does (:func:`evidence_information`; the rule of
@@ -46,7 +58,12 @@ from risklab.models.components.base import BuildContext, Component
 from risklab.models.components.overlaps import overlap_table
 from risklab.priors import Prior
 
-__all__ = ["CapacityDetection", "evidence_information", "review_intensity"]
+__all__ = [
+    "CapacityDetection",
+    "efficiency_information",
+    "evidence_information",
+    "review_intensity",
+]
 
 #: Typical detection rate used to convert audit information on log prevalence into information on
 #: the logit detection level (``(1 - d)²``); the prior's typical 35%.
@@ -90,6 +107,30 @@ def evidence_information(data) -> np.ndarray:
     return info
 
 
+def efficiency_information(data, efficiency: float = 1.0) -> np.ndarray:
+    """Rough Fisher information on each category's log review efficiency from its detections.
+
+    ``d log d_pro[k, t] / d log θ = g(θ r[k, t]) − g(θ r̄[k])`` with ``g(x) = x e^{−x} / (1 −
+    e^{−x})``, so proactive detections ``n[k, t]`` carry about ``Σ_t n[k, t] (g(θ r[k, t]) −
+    g(θ r̄[k]))²``, evaluated at a typical ``efficiency`` (the prior's median, one). A category
+    whose review intensity never changes carries none. Used only to choose the parametrisation.
+    """
+    intensity = np.maximum(
+        review_intensity(
+            data["review_hours"].transpose(CATEGORY, PERIOD).values,
+            data["listings"].transpose(CATEGORY, PERIOD).values,
+        ),
+        INTENSITY_FLOOR,
+    )
+
+    def g(x):
+        return x * np.exp(-x) / -np.expm1(-x)
+
+    slope = g(efficiency * intensity) - g(efficiency * intensity.mean(axis=1, keepdims=True))
+    detections = data["detected"].sel(channel="proactive").transpose(CATEGORY, PERIOD).values
+    return (detections.astype(float) * slope**2).sum(axis=1)
+
+
 class CapacityDetection(Component):
     """Saturating detection curve in review intensity (scenario lever: ``review_hours``)."""
 
@@ -106,9 +147,11 @@ class CapacityDetection(Component):
         # Category detection rates at current capacity: typical 35% (logit -0.6), 95% in 8%-80%.
         "detection_level_logit_mu": Prior("Normal", mu=-0.6, sigma=1.0),
         "detection_level_logit_sd": Prior("HalfNormal", sigma=0.75),
-        # log θ: θ = 1 means one review hour per 1000 listings buys 63% of what unlimited
-        # review would find; 95% prior range θ in 0.14-7.
-        "efficiency_log": Prior("Normal", mu=0.0, sigma=1.0),
+        # Mean of log θ[k]: θ = 1 means one review hour per 1000 listings buys 63% of what
+        # unlimited review would find; 95% prior range of the typical θ in 0.14-7.
+        "efficiency_log_mu": Prior("Normal", mu=0.0, sigma=1.0),
+        # Spread of log θ[k] over categories: median 0.34 (a factor 1.4), 95% below 1.
+        "efficiency_log_sd": Prior("HalfNormal", sigma=0.5),
     }
 
     def build(self, ctx: BuildContext) -> None:
@@ -127,12 +170,22 @@ class CapacityDetection(Component):
             "detection_level_logit", mu, sd, centred, dims=(CATEGORY,)
         )
         level = pm.Deterministic("detection_level", pm.math.sigmoid(level_logit), dims=CATEGORY)
-        efficiency = pm.Deterministic("efficiency", pt.exp(ctx.prior("efficiency_log")))
+        efficiency_log = partially_centred_normal(
+            "efficiency_log",
+            ctx.prior("efficiency_log_mu"),
+            ctx.prior("efficiency_log_sd"),
+            centred_where(
+                efficiency_information(ctx.data),
+                prior_scale(ctx.priors["efficiency_log_sd"], 0.5),
+            ),
+            dims=(CATEGORY,),
+        )
+        efficiency = pm.Deterministic("efficiency", pt.exp(efficiency_log), dims=CATEGORY)
         saturation_at_mean = -pt.expm1(-efficiency * mean_r)
         shift_level = ctx.monitoring_shift("hidden_share")
         shift_efficiency = ctx.monitoring_shift("efficiency")
         if shift_level is None and shift_efficiency is None:
-            relative = -pt.expm1(-efficiency * r) / saturation_at_mean[:, None]
+            relative = -pt.expm1(-efficiency[:, None] * r) / saturation_at_mean[:, None]
             rate = pt.minimum(level[:, None] * relative, MAX_RATE)
         else:  # commitments move the level (hidden share) or θ by period (risklab.monitoring)
             rate = _monitored_rate(
@@ -154,10 +207,10 @@ class CapacityDetection(Component):
 def _monitored_rate(level_logit, efficiency, saturation_at_mean, r, shift_level, shift_efficiency):
     """Proactive rate when commitments shift the detection level or θ by period.
 
-    ``level[k, t] = expit(logit level[k] + shift)``, ``reachable[k, t] = level[k, t] / s(θ r̄[k])``
-    (θ the baseline efficiency), ``θ[k, t] = θ · exp(shift)``, ``d[k, t] = reachable[k, t] ·
-    s(θ[k, t] · r[k, t])``; with zero shifts this is the unmonitored curve. Records
-    ``detection_level_by_period``, ``hidden_share_by_period``, ``efficiency_by_period`` and
+    ``level[k, t] = expit(logit level[k] + shift)``, ``reachable[k, t] = level[k, t] / s(θ[k]
+    r̄[k])`` (θ[k] the baseline efficiency), ``θ[k, t] = θ[k] · exp(shift)``, ``d[k, t] =
+    reachable[k, t] · s(θ[k, t] · r[k, t])``; with zero shifts this is the unmonitored curve.
+    Records ``detection_level_by_period``, ``hidden_share_by_period``, ``efficiency_by_period`` and
     ``saturation_at_mean`` for :mod:`risklab.monitoring`.
     """
     level_logit = level_logit[:, None]
@@ -168,7 +221,9 @@ def _monitored_rate(level_logit, efficiency, saturation_at_mean, r, shift_level,
         pt.sigmoid(pt.broadcast_to(level_logit, r.shape)),
         dims=(CATEGORY, PERIOD),
     )
-    log_theta = pt.log(efficiency) + (0.0 if shift_efficiency is None else shift_efficiency)
+    log_theta = pt.log(efficiency)[:, None] + (
+        0.0 if shift_efficiency is None else shift_efficiency
+    )
     theta_kt = pm.Deterministic(
         "efficiency_by_period",
         pt.broadcast_to(pt.exp(log_theta), r.shape),
