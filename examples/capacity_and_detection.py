@@ -80,15 +80,15 @@ print(model.convergence.summary())
 # ## 2. Where each category sits on its capacity curve
 #
 # `PosteriorState` collects, per posterior draw, what the curve is made of: the amplitude `A`,
-# the efficiency `θ`, and the submission's review intensity. The *saturation* `s(θ r̄)` says how
-# much of its reach the current review effort achieves; the hidden share is out of reach at any
-# effort. The demo's truth is shown next to the posterior medians (the simulator's per-category
-# efficiencies make the comparison approximate; the model has one θ).
+# the category's review efficiency `θ[k]`, and the submission's review intensity. The
+# *saturation* `s(θ[k] r̄[k])` says how much of its reach the current review effort achieves; the
+# hidden share is out of reach at any effort. The demo's truth is shown next to the posterior
+# medians.
 
 # %%
 state = PosteriorState.from_fitted(model)
 intensity = state.intensity.mean(axis=1)  # r̄[k], hours per 1000 listings
-saturation = 1.0 - np.exp(-state.efficiency[:, None] * intensity[None, :])  # (S, K)
+saturation = 1.0 - np.exp(-state.efficiency * intensity[None, :])  # (S, K)
 detection_now = np.minimum(state.amplitude * saturation, 1.0)  # = d̄[k] by construction
 
 
@@ -122,7 +122,7 @@ grid = np.linspace(0.0, 4.0 * intensity.max(), 200)
 fig, axes = plt.subplots(2, 5, figsize=(15, 6), sharex=True, sharey=True)
 for k, (category, ax) in enumerate(zip(state.categories, axes.ravel(), strict=True)):
     curves = np.minimum(
-        state.amplitude[:, k, None] * (1.0 - np.exp(-state.efficiency[:, None] * grid[None, :])),
+        state.amplitude[:, k, None] * (1.0 - np.exp(-state.efficiency[:, k, None] * grid[None, :])),
         1.0,
     )
     low, mid, high = np.quantile(curves, [0.05, 0.5, 0.95], axis=0)
@@ -184,8 +184,11 @@ spent = summary(results["as fitted"], "review_hours")
 print(
     pd.DataFrame({"spent": spent, "needed": needed, "ratio": needed / spent}).round(1).to_string()
 )
-r90 = np.median(saturation_intensity(state.efficiency, 0.9))
-print(f"intensity for 90% of reach: {r90:.2f} hours per 1000 listings (posterior median)")
+r90 = pd.Series(
+    np.median(saturation_intensity(state.efficiency, 0.9), axis=0), index=state.categories
+)
+print("intensity for 90% of reach, hours per 1000 listings (posterior median):")
+print(r90.round(2).to_string())
 
 # %% [markdown]
 # The undetected illegal listings removed per extra review hour, by category, for the

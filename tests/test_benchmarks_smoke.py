@@ -156,7 +156,6 @@ def test_stan_data_mirrors_the_pymc_model():
     for name, key in (
         ("log_detected_rate", "cell_centred"),
         ("log_detected_level", "level_centred"),
-        ("efficiency_log", "efficiency_centred"),
         ("channel_log_ratio", "channel_centred"),
     ):
         n_centred = len(pm_model.coords.get(f"{name}_centred_element", ()))

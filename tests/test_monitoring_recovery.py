@@ -193,7 +193,7 @@ def test_enforcement_commitment_recovered():
     model = MonitoringModel(
         sim.to_submission(),
         commitments,
-        sampler_config=SamplerConfig(draws=1000, tune=700, chains=2, target_accept=0.99),
+        sampler_config=SamplerConfig(draws=1500, tune=1000, chains=2, target_accept=0.99),
     )
     model.fit(random_seed=12)
     assert model.convergence.passed, model.convergence.problems

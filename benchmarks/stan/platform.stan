@@ -2,10 +2,10 @@
 // repeat offenders, audits, planted listings) written in Stan, for the peer benchmark.
 //
 // Same priors and likelihood as the PyMC model, and the same free variables: the logit
-// detection level and the log review efficiency of each category, the log detected level of
-// each category, the log detected rate of each cell and the log channel ratios partially
-// centred with the same per-element choice (0/1 masks read by the runner from the built PyMC
-// model), non-centred trends; the channel ratios' spread over categories is fixed (data).
+// detection level and the log detected level of each category, the log detected rate of each
+// cell and the log channel ratios partially centred with the same per-element choice (0/1 masks
+// read by the runner from the built PyMC model), non-centred trends and review efficiencies;
+// the channel ratios' spread over categories is fixed (data).
 // Binomial likelihoods
 // are written on the same sufficient statistics as kernels y log p + (n - y) log(1 - p), with
 // counts as reals, so that cells of more than 2^31 listings fit (binomial constants dropped).
@@ -26,7 +26,6 @@ data {
   matrix<lower=0, upper=1>[K, T] cell_centred;  // 1: log detected rate sampled centred
   vector<lower=0, upper=1>[K] level_centred;    // 1: category level sampled centred
   vector<lower=0, upper=1>[K] detection_centred;  // 1: logit detection level centred
-  vector<lower=0, upper=1>[K] efficiency_centred;  // 1: log review efficiency centred
   matrix<lower=0, upper=1>[C2, K] channel_centred;  // 1: log channel ratio centred
   real<lower=0> channel_ratio_spread;    // fixed spread of a channel's log ratio over categories
   matrix<lower=0>[K, T] audit_n;         // random audits (0 where none)
@@ -71,7 +70,6 @@ transformed data {
   real n_cell_centred = sum(cell_centred);
   real n_level_centred = sum(level_centred);
   real n_detection_centred = sum(detection_centred);
-  real n_efficiency_centred = sum(efficiency_centred);
   vector[X] xs;
   for (k in 1:K) mean_intensity[k] = mean(intensity[k]);
   for (x in 1:X) xs[x] = x - 1;
@@ -82,7 +80,7 @@ parameters {
   vector[K] detection_free;              // logit detection level (centred) or its offset
   real efficiency_log_mu;
   real<lower=0> efficiency_log_sd;
-  vector[K] efficiency_free;             // log review efficiency (centred) or its offset
+  vector[K] efficiency_log_offset;       // log review efficiency per category, non-centred
   real prevalence_intercept;
   real<lower=0> prevalence_category_sd;
   real prevalence_trend_mu;
@@ -110,9 +108,7 @@ transformed parameters {
       + (1 - detection_centred) .* (detection_level_logit_mu
                                     + detection_level_logit_sd * detection_free);
   {
-    vector[K] efficiency = exp(efficiency_centred .* efficiency_free
-                               + (1 - efficiency_centred)
-                                 .* (efficiency_log_mu + efficiency_log_sd * efficiency_free));
+    vector[K] efficiency = exp(efficiency_log_mu + efficiency_log_sd * efficiency_log_offset);
     vector[K] det_level = inv_logit(detection_level_logit);
     vector[K] saturation_at_mean = -expm1(-efficiency .* mean_intensity);
     vector[K] mean_log_d;
@@ -153,10 +149,7 @@ model {
             - 0.5 * dot_self((1 - detection_centred) .* detection_free);
   efficiency_log_mu ~ normal(p_efficiency_log_mu[1], p_efficiency_log_mu[2]);
   efficiency_log_sd ~ normal(0, p_efficiency_log_sd);
-  target += -0.5 * dot_self(efficiency_centred .* (efficiency_free - efficiency_log_mu)
-                            / efficiency_log_sd)
-            - n_efficiency_centred * log(efficiency_log_sd)
-            - 0.5 * dot_self((1 - efficiency_centred) .* efficiency_free);
+  efficiency_log_offset ~ std_normal();
   prevalence_intercept ~ normal(p_prevalence_intercept[1], p_prevalence_intercept[2]);
   prevalence_category_sd ~ normal(0, p_prevalence_category_sd);
   prevalence_trend_mu ~ normal(p_prevalence_trend_mu[1], p_prevalence_trend_mu[2]);

@@ -102,7 +102,6 @@ PARTIALLY_CENTRED = (
     "detection_level_logit",
     "log_detected_level",
     "log_detected_rate",
-    "efficiency_log",
     "channel_log_ratio",
 )
 FREE_VARIABLES = {
@@ -110,6 +109,7 @@ FREE_VARIABLES = {
     "detection_level_logit_sd",
     "efficiency_log_mu",
     "efficiency_log_sd",
+    "efficiency_log_offset",
     "prevalence_intercept",
     "prevalence_category_sd",
     "prevalence_trend_mu",
@@ -221,7 +221,6 @@ def stan_data(submission, priors: dict[str, Any] | None = None) -> dict[str, Any
     cell_centred = centred_mask(pm_model, "log_detected_rate")
     level_centred = centred_mask(pm_model, "log_detected_level")
     detection_centred = centred_mask(pm_model, "detection_level_logit")
-    efficiency_centred = centred_mask(pm_model, "efficiency_log")
     channel_centred = (
         centred_mask(pm_model, "channel_log_ratio")
         if secondary
@@ -254,7 +253,6 @@ def stan_data(submission, priors: dict[str, Any] | None = None) -> dict[str, Any
         "cell_centred": cell_centred.astype(float),
         "level_centred": level_centred.astype(float),
         "detection_centred": detection_centred.astype(float),
-        "efficiency_centred": efficiency_centred.astype(float),
         "channel_centred": channel_centred.astype(float),
         "channel_ratio_spread": RATIO_SPREAD,
         "audit_n": audit_n,
