@@ -296,10 +296,10 @@ HIDDEN_SHARE_FLOOR_WARNING = 0.5
 def _hidden_share_caveats(posterior: xr.Dataset, categories: list[str]) -> list[str]:
     """Categories whose hidden share sits at its floor of zero in most posterior draws.
 
-    The capacity curve lets a category's detection reach at most ``s(θ r)`` at review intensity
-    ``r``, with one review efficiency θ for all categories; where the detections need more,
-    the fit takes ``reachable ≥ 1`` and the hidden share is floored at zero. Zero is then a
-    boundary of the model, not an estimate.
+    The capacity curve lets a category's detection reach at most ``s(θ[k] r)`` at review
+    intensity ``r``, with the efficiency θ[k] pooled over categories; where the detections need
+    more, the fit takes ``reachable ≥ 1`` and the hidden share is floored at zero. Zero is then
+    a boundary of the model, not an estimate.
     """
     if "hidden_share" not in posterior:
         return []
@@ -310,10 +310,9 @@ def _hidden_share_caveats(posterior: xr.Dataset, categories: list[str]) -> list[
         if share > HIDDEN_SHARE_FLOOR_WARNING:
             out.append(
                 f"In {cat!r} the hidden share is at its floor of zero in {share:.0%} of posterior "
-                "draws: its proactive detection is as high as the capacity curve allows at its "
-                "review hours with the review efficiency shared by all categories. Read its "
-                "hidden share (and the evasion part of the attribution) as a floor of the model, "
-                "not as evidence that nothing evades detection."
+                "draws: its proactive detection is as high as its capacity curve allows at its "
+                "review hours. Read its hidden share (and the evasion part of the attribution) "
+                "as a floor of the model, not as evidence that nothing evades detection."
             )
     return out
 
