@@ -25,7 +25,7 @@ from risklab.dims import CATEGORY, DEFAULT_PROB, PERIOD, SAMPLE_DIMS
 from risklab.models.base import RiskModel
 from risklab.models.components.offenders import trader_table
 from risklab.models.config import derive_seeds
-from risklab.models.diagnostics import ConvergenceReport
+from risklab.models.diagnostics import ConvergenceReport, unconverged_warning
 
 __all__ = [
     "ENFORCEMENT_COLUMNS",
@@ -253,12 +253,7 @@ def assess(fitted: RiskModel, *, prob: float = DEFAULT_PROB) -> Findings:
 
     warnings = []
     if fitted.convergence is not None and not fitted.convergence.passed:
-        warnings.append(
-            "UNCONVERGED: these numbers come from a fit that failed the convergence gate ("
-            + "; ".join(fitted.convergence.problems)
-            + "). Do not present them as findings. "
-            + fitted.convergence.remedy()
-        )
+        warnings.append(unconverged_warning(fitted.convergence))
     for cat in categories:
         if identified[cat] == "prior":
             warnings.append(

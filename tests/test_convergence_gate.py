@@ -99,3 +99,14 @@ def test_the_remedy_follows_the_failure_and_survives_json():
     old = ConvergenceReport.from_json(json.dumps(data))
     assert old.separated_chains == [] and old.remedy() == "Refit with more draws or tuning."
     assert check_convergence(_fit(_lp([0, 0, 0, 0]))).remedy() == ""
+
+
+def test_the_unconverged_warning_names_problems_and_remedy():
+    from risklab.models.diagnostics import DEFAULT_REMEDY, unconverged_warning
+
+    stuck = check_convergence(_fit(_lp([0, 0, -950, 0])))
+    text = unconverged_warning(stuck)
+    assert text.startswith("UNCONVERGED") and stuck.problems[0] in text
+    assert text.endswith(stuck.remedy())
+    assert "(not checked)" in unconverged_warning(None)
+    assert unconverged_warning(None).endswith(DEFAULT_REMEDY)

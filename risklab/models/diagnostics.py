@@ -15,7 +15,13 @@ import xarray as xr
 
 from risklab.models.convergence_stats import diagnostics_table
 
-__all__ = ["ConvergenceReport", "Thresholds", "check_convergence", "separated_chains"]
+__all__ = [
+    "ConvergenceReport",
+    "Thresholds",
+    "check_convergence",
+    "separated_chains",
+    "unconverged_warning",
+]
 
 #: Names under which samplers record the log density of each draw (nutpie; PyMC and JAX).
 LOG_DENSITY_STATS = ("logp", "lp", "model_logp")
@@ -23,6 +29,8 @@ LOG_DENSITY_STATS = ("logp", "lp", "model_logp")
 #: is in a different region of the posterior (in a converged run, chain means differ by about
 #: one standard deviation over √ESS).
 SEPARATION_SD = 5.0
+#: Advice for a failed gate whose chains agree (not stuck in different modes).
+DEFAULT_REMEDY = "Refit with more draws or tuning."
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ class ConvergenceReport:
                 "other seeds to see which mode recurs, and check the model's fit to the data "
                 "(risklab.consistency); a model that misfits the data can create such modes."
             )
-        return "Refit with more draws or tuning."
+        return DEFAULT_REMEDY
 
     def to_json(self) -> str:
         """JSON text of this report (NaN written as null)."""
@@ -103,6 +111,16 @@ class ConvergenceReport:
             f"{self.min_ess_bulk:.0f}, min tail ESS {self.min_ess_tail:.0f}, "
             f"{self.divergences} divergences ({self.chains} chains × {self.draws} draws)"
         )
+
+
+def unconverged_warning(report: ConvergenceReport | None) -> str:
+    """The warning that heads results of a fit that failed the gate (or was never checked)."""
+    problems = "; ".join(report.problems) if report is not None and report.problems else None
+    remedy = report.remedy() if report is not None else DEFAULT_REMEDY
+    return (
+        "UNCONVERGED: these numbers come from a fit that failed the convergence gate "
+        f"({problems or 'not checked'}). Do not present them as findings. {remedy}"
+    )
 
 
 def _worst(table: pd.DataFrame, column: str, largest: bool) -> tuple[float, str]:
@@ -227,5 +245,5 @@ def check_convergence(
         draws=draws,
         problems=problems,
         thresholds=thresholds,
-        separated_chains=apart if var_names is None else [],
+        separated_chains=apart,
     )

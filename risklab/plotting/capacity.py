@@ -1,10 +1,11 @@
 """Review capacity → proactive detection: the fitted curves, per category, with their uncertainty.
 
-The capacity component's curve (``risklab.counterfactual`` has the equations) is ``d(r) = min(A · (1
-− e^{−θ r}), 1 − 10⁻⁹)`` with review intensity ``r`` in hours per 1000 listings, amplitude ``A`` and
-efficiency ``θ`` (both per category). As review grows without limit, detection tends to the reach
-``1 − h = min(A, 1)`` (``h``: the hidden share, out of reach of proactive review). At the platform's
-actual mean intensity ``r̄`` the curve passes through the fitted detection level.
+The capacity component's curve (``risklab.counterfactual`` has the equations) is
+``d(r) = min(A · (1 − e^{−θ r}), 1 − 10⁻⁹)`` with review intensity ``r`` in hours per 1000
+listings, amplitude ``A`` and efficiency ``θ`` (both per category). As review grows without
+limit, detection tends to the reach ``1 − h = min(A, 1)`` (``h``: the hidden share, out of reach
+of proactive review). At the platform's actual mean intensity ``r̄`` the curve passes through
+the fitted detection level.
 
 :func:`capacity_curves` evaluates the curve draw by draw on a grid of multiples of each
 category's actual intensity (the same as :class:`~risklab.counterfactual.Levers` with

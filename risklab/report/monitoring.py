@@ -26,6 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from risklab.dims import PERIOD, SAMPLE_DIMS
+from risklab.models.diagnostics import unconverged_warning
 from risklab.monitoring.analysis import STATUS_CUTS
 from risklab.monitoring.commitments import commitments_to_json
 from risklab.monitoring.quantities import quantity
@@ -111,13 +112,7 @@ def _cuts_text(word: str) -> str:
 
 
 def _unconverged_text(fitted) -> str:
-    conv = getattr(fitted, "convergence", None)
-    problems = "; ".join(conv.problems) if conv is not None and conv.problems else "not checked"
-    remedy = conv.remedy() if conv is not None else "Refit with more draws or tuning."
-    return (
-        f"UNCONVERGED: these numbers come from a fit that failed the convergence gate ({problems})."
-        f" Do not present them as findings. {remedy}"
-    )
+    return unconverged_warning(getattr(fitted, "convergence", None))
 
 
 # ------------------------------------------------------------------------------ sections
