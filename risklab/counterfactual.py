@@ -21,7 +21,8 @@ how much illegal content would remain. This module is that computation, once, in
 The computation runs in a compiled kernel (:mod:`risklab._counterfactual_kernel`, numba,
 parallel over draws, compiled once and cached on disk) that reproduces the NumPy reference
 :func:`_evaluate_arrays_reference` kept below bit for bit (same operations, same order, NumPy's
-pairwise sums); without numba the reference is used.
+pairwise sums, and risklab's own ``exp``/``expm1`` of :mod:`risklab._exp`, which vectorise in the
+kernel and give the same numbers on every machine); without numba the reference is used.
 
 The equations (``docs/scenarios.md`` has the derivation). With ``s(x) = 1 − e^{−x}``, the fitted
 capacity curve is ``d_pro[k, t] = A[k] · s(θ[k] r[k, t])`` with amplitude ``A[k] = d̄[k] /
@@ -50,12 +51,14 @@ listings-weighted) and ``review_hours``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 import xarray as xr
 
+from risklab import _exp
 from risklab.dims import CATEGORY, PERIOD, SAMPLE_DIMS
 
 __all__ = [
@@ -89,7 +92,7 @@ PerCategory = float | Mapping[str, float] | np.ndarray
 
 
 def _saturation(x):
-    return -np.expm1(-x)
+    return -_exp.expm1(-x)
 
 
 def saturation_intensity(efficiency, saturation: float):
@@ -166,22 +169,34 @@ class Levers:
 
     def per_category(self, name: str, categories: list[str]) -> np.ndarray:
         """The lever ``name`` as an array over ``categories`` (neutral where unnamed)."""
-        neutral = {f.name: f.default for f in fields(self)}[name]
         value = getattr(self, name)
+        if isinstance(value, int | float):  # the common case, checked without NumPy
+            _check_lever(name, [float(value)])
+            return np.full(len(categories), float(value))
         if isinstance(value, Mapping):
             unknown = sorted(set(value) - set(categories))
             if unknown:
                 raise ValueError(f"{name}: unknown categories {unknown}; known: {categories}")
+            neutral = _NEUTRAL_LEVERS[name]
             out = np.array([float(value.get(c, neutral)) for c in categories])
         else:
             out = np.broadcast_to(np.asarray(value, dtype=float), (len(categories),)).copy()
-        if not np.all(np.isfinite(out)):
-            raise ValueError(f"{name} must be finite")
-        if name in ("review_hours_factor", "hidden_share_factor") and np.any(out < 0):
-            raise ValueError(f"{name} must be non-negative")
-        if name in ("listings_factor", "prevalence_odds") and np.any(out <= 0):
-            raise ValueError(f"{name} must be positive")
+        _check_lever(name, out.tolist())
         return out
+
+
+def _check_lever(name: str, values: list[float]) -> None:
+    """Raise ``ValueError`` if a per-category lever's ``values`` are out of its domain."""
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite")
+    if name in ("review_hours_factor", "hidden_share_factor") and min(values, default=0) < 0:
+        raise ValueError(f"{name} must be non-negative")
+    if name in ("listings_factor", "prevalence_odds") and min(values, default=1) <= 0:
+        raise ValueError(f"{name} must be positive")
+
+
+#: Each lever's neutral value (its default).
+_NEUTRAL_LEVERS = {f.name: f.default for f in fields(Levers)}
 
 
 @dataclass
@@ -356,21 +371,27 @@ def _cells_reference(state: PosteriorState, levers: Levers) -> dict[str, np.ndar
         amplitude = amplitude * (1.0 - new_hidden) / (1.0 - hidden)
     d_pro = np.minimum(amplitude[:, :, None] * _saturation(theta * intensity), MAX_RATE)
     position = _period_position(t_len)
-    logit_pi = (
-        state.logit_prevalence
-        + np.log(levers.per_category("prevalence_odds", cats))[None, :, None]
-        + levers.per_category("prevalence_trend", cats)[None, :, None] * position[None, None, :]
+    # logit π' = logit π + log o + τ · position, as odds: e^{−logit π'} = e^{−logit π} · e^{−(…)}
+    # (the levers' factor is per category and period, the same in every draw).
+    lever_odds = _exp.exp(
+        -(
+            np.log(levers.per_category("prevalence_odds", cats))[:, None]
+            + levers.per_category("prevalence_trend", cats)[:, None] * position[None, :]
+        )
     )
-    prevalence = 1.0 / (1.0 + np.exp(-logit_pi))
+    inverse = 1.0 + _exp.exp(-state.logit_prevalence) * lever_odds[None]  # 1 / π'
     if levers.enforcement is not None:
         if not state.has_offenders:
             raise ValueError(
                 "the enforcement lever needs the repeat-offender component (traders.csv and a "
                 "[policy] in the submission)"
             )
+        # π'' = π' (1 − S) / (1 − π' S), written with one division: (1 − S) / (1/π' − S).
         q, a_s = state.enforcement, state.after_threshold_share
         removed = ((levers.enforcement - q) * a_s / (1.0 - q * a_s))[:, None, None]
-        prevalence = prevalence * (1.0 - removed) / (1.0 - prevalence * removed)
+        prevalence = (1.0 - removed) / (inverse - removed)
+    else:
+        prevalence = 1.0 / inverse
     return {
         "listings": np.broadcast_to(listings, prevalence.shape),
         "hours": np.broadcast_to(hours, prevalence.shape),
