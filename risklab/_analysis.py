@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from risklab.counterfactual import PosteriorState
+from risklab.models.diagnostics import unconverged_warning
 
 __all__ = ["as_state", "check_non_negative", "check_prob", "state_and_convergence", "summarise"]
 
@@ -34,10 +35,7 @@ def as_state(fitted_or_state) -> tuple[PosteriorState, list[str]]:
     state, converged = state_and_convergence(fitted_or_state)
     warnings = []
     if converged is False:
-        warnings.append(
-            "UNCONVERGED: the fit behind these numbers failed the convergence gate; do not "
-            "present them as findings."
-        )
+        warnings.append(unconverged_warning(fitted_or_state.convergence))
     return state, warnings
 
 

@@ -49,6 +49,7 @@ import xarray as xr
 from risklab._atomic import atomic_path
 from risklab.dims import CATEGORY, CHANNEL, DEFAULT_PROB, PERIOD, SAMPLE_DIMS
 from risklab.models.config import derive_seeds
+from risklab.models.diagnostics import unconverged_warning
 
 __all__ = [
     "CONSISTENCY_COLUMNS",
@@ -394,10 +395,7 @@ def check_consistency(
     )
     convergence = getattr(fitted, "convergence", None)
     if convergence is not None and not convergence.passed:
-        notes.append(
-            "UNCONVERGED: the fit behind these checks failed the convergence gate; do not rely "
-            "on them."
-        )
+        notes.append(unconverged_warning(convergence, "these checks"))
     return ConsistencyReport(
         table=table, flags=flags, notes=notes, replicates=replicates, prob=prob, alpha=alpha
     )

@@ -51,7 +51,7 @@ from scipy import special, stats
 from risklab._atomic import atomic_path
 from risklab.dims import CATEGORY, PERIOD, SAMPLE_DIMS
 from risklab.models.config import derive_seeds
-from risklab.models.diagnostics import ConvergenceReport
+from risklab.models.diagnostics import ConvergenceReport, unconverged_warning
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZES",
@@ -529,12 +529,7 @@ def plan_audit(
     table["converged"] = bool(convergence is not None and convergence.passed)
     table = table.drop(columns=["expected_p_conjugate"])[list(PLAN_COLUMNS)]
     if convergence is not None and not convergence.passed:
-        warnings.insert(
-            0,
-            "UNCONVERGED: this plan comes from a fit that failed the convergence gate ("
-            + "; ".join(convergence.problems)
-            + "). Refit before relying on it.",
-        )
+        warnings.insert(0, unconverged_warning(convergence, "this audit plan"))
     return AuditPlan(
         table=table,
         recommended=recommended,

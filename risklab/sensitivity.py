@@ -38,6 +38,7 @@ from risklab.assess import Findings, assess
 from risklab.dims import CATEGORY, DEFAULT_PROB, SAMPLE_DIMS
 from risklab.models.base import RiskModel
 from risklab.models.config import SamplerConfig
+from risklab.models.diagnostics import unconverged_warning
 from risklab.models.platform import PlatformRiskModel
 from risklab.priors import Prior, PriorError
 
@@ -265,7 +266,7 @@ def prior_sensitivity(
                 }
             )
     if fitted.convergence is not None and not fitted.convergence.passed:
-        notes.append("UNCONVERGED: the fit failed the convergence gate; these values are moot.")
+        notes.append(unconverged_warning(fitted.convergence, "these sensitivity values"))
     return PriorSensitivity(
         table=pd.DataFrame(rows),
         scaled_priors=scaled,

@@ -110,3 +110,5 @@ def test_the_unconverged_warning_names_problems_and_remedy():
     assert text.endswith(stuck.remedy())
     assert "(not checked)" in unconverged_warning(None)
     assert unconverged_warning(None).endswith(DEFAULT_REMEDY)
+    plan = unconverged_warning(stuck, "this audit plan")
+    assert "the fit behind this audit plan failed" in plan and stuck.problems[0] in plan

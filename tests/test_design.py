@@ -264,7 +264,9 @@ def test_seeded_and_unconverged_fits_are_marked(submission):
     pd.testing.assert_frame_equal(one.table, two.table)
     other = plan_audit(fit, **kwargs, random_seed=123)
     assert not one.table["power_reweighted"].equals(other.table["power_reweighted"])
-    assert one.warnings[0].startswith("UNCONVERGED")
+    assert one.warnings[0].startswith("UNCONVERGED: the fit behind this audit plan failed")
+    assert "R-hat 1.2 > 1.01" in one.warnings[0]
+    assert one.warnings[0].endswith(fit.convergence.remedy())
     assert not one.table["converged"].any()
     # A category's numbers do not depend on which other categories are planned.
     alone = plan_audit(fit, categories=["toys"], **kwargs).table

@@ -466,3 +466,13 @@ def test_to_directory_writes_atomically_and_never_overwrites(tmp_path, state, mo
     with pytest.raises(RuntimeError):
         result.to_directory(out, force=True)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 4000])
+def test_table_quantiles_are_numpys_linear_quantiles(n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(3, 5, n))
+    x[0, 0] = np.round(x[0, 0])  # ties
+    q = np.array([0.5, 0.05, 0.95])
+    got = sc._quantiles(x, q)
+    np.testing.assert_allclose(got, np.quantile(x, q, axis=-1), rtol=1e-14, atol=1e-15)

@@ -113,13 +113,21 @@ class ConvergenceReport:
         )
 
 
-def unconverged_warning(report: ConvergenceReport | None) -> str:
-    """The warning that heads results of a fit that failed the gate (or was never checked)."""
+def unconverged_warning(report: ConvergenceReport | None, subject: str = "these numbers") -> str:
+    """The warning that heads results of a fit that failed the gate (or was never checked).
+
+    Parameters
+    ----------
+    report : ConvergenceReport or None
+        The fit's gate report (``None``: the fit was not checked).
+    subject : str, default "these numbers"
+        What the warning is about, e.g. ``"this audit plan"`` or ``"these checks"``.
+    """
     problems = "; ".join(report.problems) if report is not None and report.problems else None
     remedy = report.remedy() if report is not None else DEFAULT_REMEDY
     return (
-        "UNCONVERGED: these numbers come from a fit that failed the convergence gate "
-        f"({problems or 'not checked'}). Do not present them as findings. {remedy}"
+        f"UNCONVERGED: the fit behind {subject} failed the convergence gate "
+        f"({problems or 'not checked'}). Do not present {subject} as findings. {remedy}"
     )
 
 
