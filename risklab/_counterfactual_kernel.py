@@ -73,10 +73,11 @@ def _nan_min(a, b):
     return b
 
 
-# Portable exp/expm1: the operations of risklab._exp, in the same order (bit-identical to it).
-_INV_LN2, _LN2_HI, _LN2_LO, _SHIFT = _exp.INV_LN2, _exp.LN2_HI, _exp.LN2_LO, _exp.SHIFT
+# Portable exp/expm1: risklab._exp's own argument reduction and polynomial, compiled here, so the
+# kernel computes exactly what the NumPy reference computes.
 _LOWEST, _HIGHEST = _exp.LOWEST, _exp.HIGHEST
-(_C13, _C12, _C11, _C10, _C9, _C8, _C7, _C6, _C5, _C4, _C3, _C2) = _exp.COEFFICIENTS
+_reduce_argument = numba.njit(cache=True, inline="always")(_exp.reduce_argument)
+_taylor_expm1 = numba.njit(cache=True, inline="always")(_exp.taylor_expm1)
 
 
 @intrinsic
@@ -103,16 +104,8 @@ def _bits_float(typingctx, x):
 def _exp_parts(x):
     """``2^k`` and ``expm1(r)`` of ``x = k ln 2 + r`` (``risklab._exp._parts``)."""
     x = _nan_min(_nan_max(x, _LOWEST), _HIGHEST)
-    kd = x * _INV_LN2 + _SHIFT
-    k = kd - _SHIFT
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    r2 = r * r
-    r4 = r2 * r2
-    r8 = r4 * r4
-    ab = (_C2 + _C3 * r) + (_C4 + _C5 * r) * r2
-    cd = (_C6 + _C7 * r) + (_C8 + _C9 * r) * r2
-    ef = (_C10 + _C11 * r) + (_C12 + _C13 * r) * r2
-    p = r + r2 * ((ab + cd * r4) + ef * r8)
+    kd, r = _reduce_argument(x)
+    p = _taylor_expm1(r)
     return _bits_float((_float_bits(kd) + 1023) << 52), p
 
 

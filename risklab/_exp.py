@@ -1,12 +1,13 @@
-"""Portable ``exp`` and ``expm1`` for the counterfactual computation (NumPy half).
+"""Portable ``exp`` and ``expm1`` for the counterfactual computation.
 
 Private. The counterfactual kernel (:mod:`risklab._counterfactual_kernel`) evaluates one
 ``expm1`` per saturation cell and draw and one ``exp`` per prevalence cell; with the C library's
 functions those calls were most of its cost (9 ns for ``exp``, 17 ns for ``expm1`` per value on
 x86-64), because a library call cannot be vectorised. These functions are written with
-arithmetic only, so the compiled kernel's loops vectorise (≈ 2.5 ns per value with AVX2), and
-this NumPy version runs the *same* operations in the same order, so the kernel stays bit for bit
-equal to the NumPy reference (:func:`risklab.counterfactual._evaluate_arrays_reference`).
+arithmetic only, so the compiled kernel's loops vectorise (≈ 2.5 ns per value with AVX2). The
+kernel compiles this module's :func:`reduce_argument` and :func:`taylor_expm1` with numba, and
+:func:`exp` and :func:`expm1` apply the same two functions to arrays, so the kernel stays bit for
+bit equal to the NumPy reference (:func:`risklab.counterfactual._evaluate_arrays_reference`).
 
 Being ours rather than the platform's, the results are also the same on every machine: NumPy's
 own ``np.exp`` uses a SIMD implementation on CPUs with AVX-512 and the C library elsewhere, which
@@ -47,10 +48,22 @@ HIGHEST = 709.0
 COEFFICIENTS = tuple(1.0 / math.factorial(n) for n in range(13, 1, -1))
 
 
-def _taylor(r):
-    """``expm1(r)`` by its Taylor polynomial, ``r + r² (c2 + c3 r + … + c13 r¹¹)``, in Estrin's
-    scheme (pairs of terms combined with r², r⁴, r⁸: a short chain of dependent operations,
-    which is what makes the compiled loop fast)."""
+def reduce_argument(x):
+    """``kd`` (holding ``k`` in its low bits) and ``r`` of ``x = k ln 2 + r``, ``|r| ≤ ln 2 / 2``.
+
+    Plain arithmetic on scalars or arrays: the NumPy functions below call it on arrays and the
+    counterfactual kernel compiles the same function with numba, so both compute alike.
+    """
+    kd = x * INV_LN2 + SHIFT
+    k = kd - SHIFT
+    return kd, (x - k * LN2_HI) - k * LN2_LO
+
+
+def taylor_expm1(r):
+    """``expm1(r)`` for ``|r| ≤ ln 2 / 2`` by its Taylor polynomial, ``r + r² (c2 + c3 r + … +
+    c13 r¹¹)``, in Estrin's scheme (pairs of terms combined with r², r⁴, r⁸: a short chain of
+    dependent operations, which is what makes the compiled loop fast). Scalars or arrays, as
+    :func:`reduce_argument`."""
     c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = COEFFICIENTS
     r2 = r * r
     r4 = r2 * r2
@@ -64,12 +77,9 @@ def _taylor(r):
 def _parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``2^k`` and ``expm1(r)`` of ``x = k ln 2 + r``."""
     x = np.minimum(np.maximum(x, LOWEST), HIGHEST)  # NaN propagates, as in the kernel
-    kd = x * INV_LN2 + SHIFT
-    k = kd - SHIFT
-    r = (x - k * LN2_HI) - k * LN2_LO
-    p = _taylor(r)
+    kd, r = reduce_argument(x)
     scale = ((kd.view(np.int64) + 1023) << 52).view(np.float64)
-    return scale, p
+    return scale, taylor_expm1(r)
 
 
 def exp(x) -> np.ndarray:
