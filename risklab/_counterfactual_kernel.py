@@ -408,7 +408,7 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
                 v["hidden_add"],
             )
         odds, tau = v["prevalence_odds"], v["prevalence_trend"]
-        prevalence_on[i] = (odds != 1.0) | (tau != 0.0)  # log 1 + 0 · position adds exactly 0
+        prevalence_on[i] = (odds != 1.0) | (tau != 0.0)  # else e^{−(log 1 + 0 · t)} = 1 exactly
         log_odds[i], trend[i] = np.log(odds), tau
         if levers.enforcement is not None:
             enforcement_on[i], enforcement_new[i] = True, levers.enforcement
