@@ -44,7 +44,7 @@ SHIFT = 6755399441055744.0
 #: Arguments are clamped to this range before the reduction (``2^k`` stays a normal number).
 LOWEST = -708.0
 HIGHEST = 709.0
-#: Taylor coefficients 1/n! of ``expm1`` for n = 13, 12, …, 2 (Horner order).
+#: Taylor coefficients 1/n! of ``expm1`` for n = 13, 12, …, 2 (highest degree first).
 COEFFICIENTS = tuple(1.0 / math.factorial(n) for n in range(13, 1, -1))
 
 
