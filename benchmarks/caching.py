@@ -40,6 +40,7 @@ def compile_case(
     """Seconds to compile the flagship model's log density for one backend (``numba``, ``jax``:
     nutpie, plus ``first_draws_s`` for 10 + 10 draws of one chain; ``c``: PyMC's NUTS)."""
     from risklab.models import PlatformRiskModel
+    from risklab.models.numerics import strict_floating_point
 
     sim = marketplace(
         seed,
@@ -54,6 +55,13 @@ def compile_case(
     build_s = time.perf_counter() - start
     out: dict[str, Any] = {"backend": backend, "build_s": build_s}
     start = time.perf_counter()
+    with strict_floating_point():  # the flags risklab compiles under
+        out.update(_compile(pm_model, backend, seed, start))
+    return out
+
+
+def _compile(pm_model, backend: str, seed: int, start: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if backend in ("numba", "jax"):
         import nutpie
 

@@ -103,8 +103,11 @@ def gradient_cost(pm_model, *, number: int = 200, repeat: int = 7) -> dict[str, 
     """
     from pymc.blocking import DictToArrayBijection
 
+    from risklab.models.numerics import strict_floating_point
+
     start = time.perf_counter()
-    fn = pm_model.logp_dlogp_function(ravel_inputs=True)
+    with strict_floating_point():  # the flags risklab compiles under
+        fn = pm_model.logp_dlogp_function(ravel_inputs=True)
     fn.set_extra_values({})
     compile_s = time.perf_counter() - start
     initial = pm_model.initial_point()

@@ -27,7 +27,7 @@ from risklab.monitor_cli import add_monitor_parser, run_monitor
 from risklab.stress_cli import add_stress_parser, run_stress
 
 #: Sampler settings of ``risklab demo`` (enough for the convergence gate on the bundled data).
-DEMO_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4}
+DEMO_SAMPLER = {"draws": 1000, "tune": 2000, "chains": 4}
 
 
 class UsageError(Exception):

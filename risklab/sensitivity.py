@@ -39,6 +39,7 @@ from risklab.dims import CATEGORY, DEFAULT_PROB, SAMPLE_DIMS
 from risklab.models.base import RiskModel
 from risklab.models.config import SamplerConfig
 from risklab.models.diagnostics import unconverged_warning
+from risklab.models.numerics import strict_floating_point
 from risklab.models.platform import PlatformRiskModel
 from risklab.priors import Prior, PriorError
 
@@ -219,18 +220,19 @@ def prior_sensitivity(
     model = fitted.model
     free = {rv.name for rv in model.free_RVs}
     scaled = [v for n in names for v in prior_variables(n, fitted.priors[n]) if v in free]
-    log_prior = pm.stats.compute_log_prior(
-        idata, var_names=scaled, model=model, extend_inferencedata=False, progressbar=False
-    )
-    log_lik = pm.stats.compute_log_likelihood(
-        idata, model=model, extend_inferencedata=False, progressbar=False
-    )
+    with strict_floating_point():
+        log_prior = pm.stats.compute_log_prior(
+            idata, var_names=scaled, model=model, extend_inferencedata=False, progressbar=False
+        )
+        log_lik = pm.stats.compute_log_likelihood(
+            idata, model=model, extend_inferencedata=False, progressbar=False
+        )
     notes = []
     if model.potentials:
         if include_potentials:
-            log_lik = xr.merge(
-                [log_lik, _potential_log_density(model, idata["posterior"].to_dataset())]
-            )
+            with strict_floating_point():
+                potentials = _potential_log_density(model, idata["posterior"].to_dataset())
+            log_lik = xr.merge([log_lik, potentials])
         else:
             notes.append(
                 "Potential terms ("

@@ -231,6 +231,36 @@ def test_fit_passes_the_parallel_chains_to_pymc(small_submission, mocked_samplin
     assert seen["cores"] == 2 and seen["chains"] == 3
 
 
+def test_fit_and_prior_draws_compile_without_fast_math(
+    small_submission, mocked_sampling, monkeypatch
+):
+    """PyTensor's numba fast-math flags made draws depend on the compile cache (a cold and a warm
+    compile of the demo's log density differed in the last digits): risklab compiles with them
+    off, and leaves the user's setting as it was."""
+    import pytensor
+
+    seen = []
+    fake_sample, fake_prior = pm.sample, pm.sample_prior_predictive
+
+    def spy_sample(**kwargs):
+        seen.append(pytensor.config.numba__fastmath)
+        return fake_sample(**kwargs)
+
+    def spy_prior(**kwargs):
+        seen.append(pytensor.config.numba__fastmath)
+        return fake_prior(**kwargs)
+
+    monkeypatch.setattr(pm, "sample", spy_sample)
+    monkeypatch.setattr(pm, "sample_prior_predictive", spy_prior)
+    monkeypatch.setattr(pytensor.config, "numba__fastmath", True)
+    model = PlatformRiskModel(small_submission, sampler_config=SamplerConfig(draws=10, chains=2))
+    model.sample_prior_predictive(draws=5, random_seed=1)
+    with pytest.warns(UserWarning, match="did not converge"):
+        model.fit(random_seed=1)
+    assert len(seen) >= 2 and not any(seen)  # mock_sample draws from the prior as well
+    assert pytensor.config.numba__fastmath is True
+
+
 @pytest.mark.slow
 def test_draws_do_not_depend_on_cores():
     """nutpie seeds every chain's stream, so running chains in parallel changes nothing (what

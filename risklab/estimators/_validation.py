@@ -422,6 +422,8 @@ def run_pymc(
 
     import pymc as pm
 
+    from risklab.models.numerics import strict_floating_point
+
     kwargs: dict[str, object] = {}
     if sampler == "pymc":
         kwargs["cores"] = 1
@@ -429,7 +431,7 @@ def run_pymc(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with model:  # type: ignore[attr-defined]
+        with model, strict_floating_point():  # type: ignore[attr-defined]
             return pm.sample(
                 draws=draws,
                 tune=tune,

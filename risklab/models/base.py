@@ -23,6 +23,7 @@ from risklab.data import Submission
 from risklab.models.components.base import BuildContext, Component
 from risklab.models.config import SamplerConfig, derive_seeds
 from risklab.models.diagnostics import ConvergenceReport, check_convergence
+from risklab.models.numerics import strict_floating_point
 from risklab.models.provenance import provenance_attrs
 from risklab.priors import Prior, resolve_priors
 
@@ -125,7 +126,7 @@ class RiskModel:
             is several times cheaper than the whole prior predictive); default all.
         """
         seed = derive_seeds(random_seed)["prior_predictive"]
-        with self.build():
+        with self.build(), strict_floating_point():
             return pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=var_names)
 
     def fit(
@@ -162,7 +163,7 @@ class RiskModel:
         }
         if cfg.adaptation is not None:
             kwargs["nuts"]["adaptation"] = cfg.adaptation
-        with self.build():
+        with self.build(), strict_floating_point():
             idata = pm.sample(**kwargs)
         idata = _sanitise(idata)
         idata[FIT_DATA_GROUP] = xr.DataTree(self.submission.data)
