@@ -26,8 +26,9 @@ from risklab.ingest_cli import add_ingest_parser, run_ingest
 from risklab.monitor_cli import add_monitor_parser, run_monitor
 from risklab.stress_cli import add_stress_parser, run_stress
 
-#: Sampler settings of ``risklab demo`` (enough for the convergence gate on the bundled data).
-DEMO_SAMPLER = {"draws": 1000, "tune": 2000, "chains": 4}
+#: Default sampler settings of every sub-command that fits: those of
+#: :class:`risklab.models.SamplerConfig` (a test keeps the two equal).
+FIT_DEFAULTS = {"draws": 1000, "tune": 2000, "chains": 4}
 
 
 class UsageError(Exception):
@@ -45,7 +46,11 @@ def demo_paths() -> tuple[Path, Path]:
 
 
 def _add_fit_options(
-    parser: argparse.ArgumentParser, *, draws: int, tune: int, chains: int
+    parser: argparse.ArgumentParser,
+    *,
+    draws: int = FIT_DEFAULTS["draws"],
+    tune: int = FIT_DEFAULTS["tune"],
+    chains: int = FIT_DEFAULTS["chains"],
 ) -> None:
     parser.add_argument("--out", default=None, help="output directory")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
@@ -78,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="assess the bundled example submission end to end")
-    _add_fit_options(demo, **DEMO_SAMPLER)
+    _add_fit_options(demo)
 
     validate = sub.add_parser("validate", help="validate a submission directory or .zip")
     validate.add_argument("path")
@@ -95,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     assess.add_argument("path")
     assess.add_argument("--evidence", default=None, help="regulator evidence directory or .zip")
-    _add_fit_options(assess, draws=1000, tune=1000, chains=4)
+    _add_fit_options(assess)
 
     simulate = sub.add_parser("simulate", help="write a simulated submission with known truth")
     simulate.add_argument("--seed", type=int, required=True)

@@ -103,7 +103,7 @@ def add_monitor_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         help="submission directory/.zip holding only later month(s): early warning",
     )
     p.add_argument("--evidence", default=None, help="regulator evidence (submission only)")
-    _add_fit_options(p, draws=1000, tune=1000, chains=4)
+    _add_fit_options(p)
     return p
 
 

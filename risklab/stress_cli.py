@@ -56,7 +56,7 @@ def add_stress_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     stress.add_argument(
         "--no-draws", action="store_true", help="do not keep the draws (no scenarios.nc)"
     )
-    _add_fit_options(stress, draws=1000, tune=1000, chains=4)
+    _add_fit_options(stress)
     return stress
 
 

@@ -121,3 +121,23 @@ def test_simulate_with_traders(tmp_path):
 def test_bundled_demo_is_valid():
     sub, evidence = cli.demo_paths()
     assert cli.main(["validate", str(sub), "--evidence", str(evidence)]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo"],
+        ["assess", "sub"],
+        ["stress", "sub", "--scenarios", "s.toml"],
+        ["monitor", "sub"],
+        ["plan-audit", "sub"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_fitting_command_defaults_to_the_library_sampler_settings(argv):
+    """One default (SamplerConfig's) for a fit from the command line and from a script."""
+    from risklab.models import SamplerConfig
+
+    args = cli.build_parser().parse_args(argv)
+    default = SamplerConfig()
+    assert (args.draws, args.tune, args.chains) == (default.draws, default.tune, default.chains)

@@ -23,7 +23,9 @@ class SamplerConfig:
     Parameters
     ----------
     draws, tune, chains : int
-        Post-warm-up draws per chain, warm-up iterations per chain, number of chains.
+        Post-warm-up draws per chain, warm-up iterations per chain, number of chains. The
+        default warm-up is 2000: with 1000, two of three seeds left one divergence after warm-up
+        on the bundled demo; with 2000, none of four did (it adds about 3–5 s to the demo's fit).
     sampler : str
         One of ``"nutpie"`` (default), ``"pymc"``, ``"numpyro"``, ``"blackjax"``.
     target_accept : float
@@ -43,7 +45,7 @@ class SamplerConfig:
     """
 
     draws: int = 1000
-    tune: int = 1000
+    tune: int = 2000
     chains: int = 4
     sampler: str = "nutpie"
     target_accept: float = 0.95

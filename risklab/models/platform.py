@@ -35,7 +35,7 @@ class PlatformRiskModel(RiskModel):
     priors : dict, optional
         Prior overrides by name (see :attr:`default_priors`); unknown names are errors.
     sampler_config : risklab.models.SamplerConfig, optional
-        Chains, draws, warm-up, sampler; default 4 × 1000 after 1000 warm-up with nutpie.
+        Chains, draws, warm-up, sampler; default 4 × 1000 after 2000 warm-up with nutpie.
     components : list of Component, optional
         Replace the default components (advanced use).
 
