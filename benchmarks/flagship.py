@@ -44,7 +44,8 @@ FLAGSHIP = {
 }
 #: Tiny settings for ``--quick`` runs and the smoke test.
 QUICK = {"n_categories": 4, "n_periods": 6, "total_listings": 1e6, "n_traders": 1_000}
-FULL_SAMPLING = {"draws": 1000, "tune": 1000, "chains": 4}
+#: risklab's default sampler settings (SamplerConfig's; a test keeps them equal).
+FULL_SAMPLING = {"draws": 1000, "tune": 2000, "chains": 4}
 QUICK_SAMPLING = {"draws": 100, "tune": 100, "chains": 2}
 
 

@@ -31,6 +31,15 @@ def test_marketplace_audits_a_third_of_the_cells():
     assert "planted" in sim.evidence and "traders" not in sim.tables
 
 
+def test_the_flagship_samples_with_risklab_defaults():
+    """The suite times what a user's default fit does (warm-up included)."""
+    from risklab.models import SamplerConfig
+
+    default = SamplerConfig()
+    expected = {"draws": default.draws, "tune": default.tune, "chains": default.chains}
+    assert expected == flagship.FULL_SAMPLING
+
+
 def test_category_names_extend_the_defaults():
     names = common.category_names(12)
     assert names[:2] == ["medicines", "dietary_supplements"]
