@@ -61,6 +61,7 @@ def compile_case(
 
 
 def _compile(pm_model, backend: str, seed: int, start: float) -> dict[str, Any]:
+    """``compile_s`` since ``start`` (and ``first_draws_s`` for nutpie) of one backend."""
     out: dict[str, Any] = {}
     if backend in ("numba", "jax"):
         import nutpie
