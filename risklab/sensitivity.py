@@ -227,18 +227,16 @@ def prior_sensitivity(
         log_lik = pm.stats.compute_log_likelihood(
             idata, model=model, extend_inferencedata=False, progressbar=False
         )
-    notes = []
-    if model.potentials:
-        if include_potentials:
-            with strict_floating_point():
-                potentials = _potential_log_density(model, idata["posterior"].to_dataset())
+        if model.potentials and include_potentials:
+            potentials = _potential_log_density(model, idata["posterior"].to_dataset())
             log_lik = xr.merge([log_lik, potentials])
-        else:
-            notes.append(
-                "Potential terms ("
-                + ", ".join(p.name for p in model.potentials)
-                + ") were not power-scaled: the likelihood sensitivity ignores the data they carry."
-            )
+    notes = []
+    if model.potentials and not include_potentials:
+        notes.append(
+            "Potential terms ("
+            + ", ".join(p.name for p in model.potentials)
+            + ") were not power-scaled: the likelihood sensitivity ignores the data they carry."
+        )
     tree = xr.DataTree.from_dict(
         {
             "posterior": draws[list(quantities)],
