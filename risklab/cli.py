@@ -23,12 +23,13 @@ from risklab._cli_errors import (  # the exit codes are part of this module's in
 from risklab._version import __version__
 from risklab.design_cli import add_plan_audit_parser, run_plan_audit
 from risklab.ingest_cli import add_ingest_parser, run_ingest
+from risklab.models.config import SamplerConfig
 from risklab.monitor_cli import add_monitor_parser, run_monitor
 from risklab.stress_cli import add_stress_parser, run_stress
 
 #: Default sampler settings of every sub-command that fits: those of
-#: :class:`risklab.models.SamplerConfig` (a test keeps the two equal).
-FIT_DEFAULTS = {"draws": 1000, "tune": 2000, "chains": 4}
+#: :class:`risklab.models.SamplerConfig`, so a fit from a script and from the CLI agree.
+FIT_DEFAULTS = {name: getattr(SamplerConfig, name) for name in ("draws", "tune", "chains")}
 
 
 class UsageError(Exception):
@@ -45,13 +46,8 @@ def demo_paths() -> tuple[Path, Path]:
     return root / "submission", root / "evidence"
 
 
-def _add_fit_options(
-    parser: argparse.ArgumentParser,
-    *,
-    draws: int = FIT_DEFAULTS["draws"],
-    tune: int = FIT_DEFAULTS["tune"],
-    chains: int = FIT_DEFAULTS["chains"],
-) -> None:
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    draws, tune, chains = FIT_DEFAULTS["draws"], FIT_DEFAULTS["tune"], FIT_DEFAULTS["chains"]
     parser.add_argument("--out", default=None, help="output directory")
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--seed", type=int, default=20250101, help="random seed (default 20250101)")
