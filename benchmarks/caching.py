@@ -5,8 +5,9 @@ PyTensor caches compiled code on disk under ``base_compiledir`` (C modules in
 ``PYTENSOR_FLAGS=base_compiledir=<dir>``: the first run with an empty ``<dir>`` is *cold* (as after
 installation), the second with the same ``<dir>`` is *warm* (as on every later run). Cases:
 
-* :func:`compile_case` with ``backend="numba"`` — ``nutpie.compile_pymc_model`` of the flagship
-  model (what ``risklab assess`` and ``risklab demo`` compile);
+* :func:`compile_case` with ``backend="numba"`` — the flagship model compiled for nutpie as
+  ``risklab assess`` and ``risklab demo`` compile it
+  (:func:`risklab.models.nutpie_cache.compile_nutpie`: nutpie's C callbacks cached on disk);
 * :func:`compile_case` with ``backend="jax"`` — nutpie with its JAX backend (and JAX's persistent
   compilation cache in ``JAX_COMPILATION_CACHE_DIR``), the alternative whose compiled code can
   be cached across processes;
@@ -66,8 +67,12 @@ def _compile(pm_model, backend: str, seed: int, start: float) -> dict[str, Any]:
     if backend in ("numba", "jax"):
         import nutpie
 
-        gradient = "jax" if backend == "jax" else "pytensor"
-        compiled = nutpie.compile_pymc_model(pm_model, backend=backend, gradient_backend=gradient)
+        if backend == "numba":  # as risklab compiles: nutpie's C callbacks cached on disk
+            from risklab.models.nutpie_cache import compile_nutpie
+
+            compiled = compile_nutpie(pm_model)
+        else:
+            compiled = nutpie.compile_pymc_model(pm_model, backend="jax", gradient_backend="jax")
         out["compile_s"] = time.perf_counter() - start
         # JAX compiles lazily, at the first evaluation: time a few draws as well.
         start = time.perf_counter()

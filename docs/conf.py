@@ -160,6 +160,7 @@ API_MODULES = (
     "risklab.data.synthetic",
     "risklab.models",
     "risklab.models.convergence_stats",
+    "risklab.models.nutpie_cache",
     "risklab.assess",
     "risklab.priors",
     "risklab.counterfactual",

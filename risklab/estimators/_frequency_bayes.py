@@ -40,6 +40,7 @@ import xarray as xr
 from risklab.estimators._frequency_regression import CountData, ModelSpec, base_logprobs
 from risklab.estimators._validation import chain_diagnostics, convergence_report, count_divergences
 from risklab.models.numerics import strict_floating_point
+from risklab.models.nutpie_cache import cached_nutpie_compilation
 from risklab.priors import Prior, resolve_priors
 
 __all__ = ["build_model", "default_priors", "sample_population"]
@@ -129,7 +130,7 @@ def sample_population(
     model, _ = build_model(spec, data, resolved)
     n_params = data.X.shape[1] + (spec.family == "negbin") + spec.one_inflated
     adaptation = "low_rank" if n_params > 1 else "diag"
-    with model, warnings.catch_warnings(), strict_floating_point():
+    with model, warnings.catch_warnings(), strict_floating_point(), cached_nutpie_compilation():
         warnings.filterwarnings("ignore", message=".*[Nn]umba.*")
         idata = pm.sample(
             draws=draws,

@@ -423,6 +423,7 @@ def run_pymc(
     import pymc as pm
 
     from risklab.models.numerics import strict_floating_point
+    from risklab.models.nutpie_cache import cached_nutpie_compilation
 
     kwargs: dict[str, object] = {}
     if sampler == "pymc":
@@ -431,7 +432,7 @@ def run_pymc(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with model, strict_floating_point():  # type: ignore[attr-defined]
+        with model, strict_floating_point(), cached_nutpie_compilation():  # type: ignore[attr-defined]
             return pm.sample(
                 draws=draws,
                 tune=tune,

@@ -24,6 +24,7 @@ from risklab.models.components.base import BuildContext, Component
 from risklab.models.config import SamplerConfig, derive_seeds
 from risklab.models.diagnostics import ConvergenceReport, check_convergence
 from risklab.models.numerics import strict_floating_point
+from risklab.models.nutpie_cache import cached_nutpie_compilation
 from risklab.models.provenance import provenance_attrs
 from risklab.priors import Prior, resolve_priors
 
@@ -163,7 +164,7 @@ class RiskModel:
         }
         if cfg.adaptation is not None:
             kwargs["nuts"]["adaptation"] = cfg.adaptation
-        with self.build(), strict_floating_point():
+        with self.build(), strict_floating_point(), cached_nutpie_compilation():
             idata = pm.sample(**kwargs)
         idata = _sanitise(idata)
         idata[FIT_DATA_GROUP] = xr.DataTree(self.submission.data)
