@@ -173,3 +173,20 @@ def test_unreadable_cache_entry_compiles_uncached_with_a_warning(monkeypatch):
         reference = nutpie_cache._original_compile()(model)
     x = np.zeros(compiled.n_dim)
     assert _evaluate(compiled, x)[1] == _evaluate(reference, x)[1]
+
+
+def test_unsupported_nutpie_version_uses_nutpies_own_compilation(monkeypatch):
+    """A nutpie whose callback contract this module has not been checked against: no shortcut."""
+    model = _model(*_data(9))
+    monkeypatch.setattr(nutpie, "__version__", "0.99.0")
+    with strict_floating_point():
+        compiled = compile_nutpie(model)
+    assert compiled.compiled_logp_func.__name__ != "risklab_nutpie_logp"
+    monkeypatch.undo()
+    with strict_floating_point():
+        assert compile_nutpie(model).compiled_logp_func.__name__ == "risklab_nutpie_logp"
+
+
+def test_supported_versions_include_the_installed_nutpie():
+    """The versions this suite checks are the ones the module accepts (update both together)."""
+    assert nutpie_cache._nutpie_supported(), nutpie.__version__

@@ -37,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["cached_nutpie_compilation", "compile_nutpie"]
+__all__ = ["SUPPORTED_NUTPIE", "cached_nutpie_compilation", "compile_nutpie"]
+
+#: nutpie versions (major.minor) whose callback contract — signatures, return codes, the fields
+#: of its compiled model — this module reproduces and ``tests/test_nutpie_cache.py`` checks.
+#: With any other version, :func:`compile_nutpie` uses nutpie's own compilation (slower, never
+#: wrong).
+SUPPORTED_NUTPIE = ("0.16",)
 
 #: The C callback nuts-rs calls for the log density and its gradient (nutpie's contract: 0 on
 #: success, 3 for a non-finite gradient, 4 for a non-finite log density, 1 on an error, -1 for
@@ -105,7 +111,7 @@ def _cached_callback(source: str, name: str, signature, function, n_dim: int, n_
     key = None
     if graph_key is not None:
         digest = hashlib.sha256()
-        for part in (__name__, source, graph_key, f"{n_dim} {n_expanded}"):
+        for part in (__name__, source, graph_key, f"{n_dim} {n_expanded}", _versions()):
             digest.update(part.encode())
         for value in shared:
             digest.update(f"{value.dtype.str} {value.shape}".encode())
@@ -134,6 +140,21 @@ def _cached_callback(source: str, name: str, signature, function, n_dim: int, n_
     return numba.cfunc(signature)(python_function)
 
 
+def _versions() -> str:
+    """The versions that shape a callback's compiled code (part of its cache key)."""
+    import nutpie
+    import pytensor
+
+    return f"nutpie {nutpie.__version__} pytensor {pytensor.__version__}"
+
+
+def _nutpie_supported() -> bool:
+    """Whether the installed nutpie's version is one of :data:`SUPPORTED_NUTPIE`."""
+    import nutpie
+
+    return ".".join(nutpie.__version__.split(".")[:2]) in SUPPORTED_NUTPIE
+
+
 def compile_nutpie(model) -> Any:
     """Compile ``model`` for nutpie as :func:`nutpie.compile_pymc_model` does, callbacks cached.
 
@@ -148,8 +169,10 @@ def compile_nutpie(model) -> Any:
     nutpie.compile_pymc.CompiledPyMCModel
         What ``nutpie.compile_pymc_model(model)`` returns, except that its shared variables are
         compiled in as constants (``with_data`` cannot replace them; risklab builds a new model
-        for new data).
+        for new data). With a nutpie outside :data:`SUPPORTED_NUTPIE`, nutpie's own result.
     """
+    if not _nutpie_supported():
+        return _original_compile()(model)
     try:
         from nutpie.compile_pymc import (
             CompiledPyMCModel,
