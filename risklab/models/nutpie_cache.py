@@ -20,10 +20,12 @@ Every fit runs ``pm.sample`` inside :func:`cached_nutpie_compilation`, which han
 compilation ``pm.sample`` asks of nutpie to :func:`compile_nutpie`. ``pm.sample`` stays the one
 entry point: its seeds, settings and result groups are unchanged.
 
-The module relies on private helpers of nutpie (``nutpie.compile_pymc``); :func:`compile_nutpie`
-falls back to nutpie's own compilation when they are missing (a newer nutpie), so sampling
-never depends on them, only its speed. A test compares the callbacks and the draws with
-nutpie's own, for the installed versions.
+The module relies on private helpers of nutpie (``nutpie.compile_pymc``) and reproduces its
+callback contract, so it is used only with the nutpie versions listed in
+:data:`SUPPORTED_NUTPIE`, which ``tests/test_nutpie_cache.py`` checks against nutpie's own
+compilation; with any other version, or if the helpers are missing or the callbacks fail to
+compile, :func:`compile_nutpie` returns nutpie's own compilation. Sampling never depends on this
+module, only its speed.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ __all__ = ["SUPPORTED_NUTPIE", "cached_nutpie_compilation", "compile_nutpie"]
 #: With any other version, :func:`compile_nutpie` uses nutpie's own compilation (slower, never
 #: wrong).
 SUPPORTED_NUTPIE = ("0.16",)
+
+# State of cached_nutpie_compilation: open blocks, and nutpie's own function while any is open.
+_lock = threading.Lock()
+_active = 0
+_nutpie_compile: Callable[..., Any] | None = None
 
 #: The C callback nuts-rs calls for the log density and its gradient (nutpie's contract: 0 on
 #: success, 3 for a non-finite gradient, 4 for a non-finite log density, 1 on an error, -1 for
@@ -272,11 +279,6 @@ def cached_nutpie_compilation() -> Iterator[None]:
             if _active == 0:
                 nutpie.compile_pymc_model = _nutpie_compile
                 _nutpie_compile = None
-
-
-_lock = threading.Lock()
-_active = 0
-_nutpie_compile: Callable[..., Any] | None = None
 
 
 def _original_compile() -> Callable[..., Any]:
