@@ -59,6 +59,7 @@ def instrumented_sampling() -> Iterator[dict[str, Any]]:
     a call it passes on) and ``compiled`` (the compiled model, whose log-density function
     :func:`nutpie_gradient_cost` times).
     """
+    import nutpie
     import pymc as pm
 
     from risklab.models import nutpie_cache
@@ -73,41 +74,29 @@ def instrumented_sampling() -> Iterator[dict[str, Any]]:
         finally:
             timings["pm_sample_s"] = timings.get("pm_sample_s", 0.0) + (time.perf_counter() - start)
 
-    nutpie = None
-    original_compile = None
-    try:
-        import nutpie
-
-        original_compile = nutpie.compile_pymc_model
-
-        def timed_compile(*args, **kwargs):
+    def timed_compilation(compile_model):
+        def timed(*args, **kwargs):
             start = time.perf_counter()
-            compiled = original_compile(*args, **kwargs)
+            compiled = compile_model(*args, **kwargs)
             timings["compile_s"] = time.perf_counter() - start
             timings["compiled"] = compiled
             return compiled
 
-        nutpie.compile_pymc_model = timed_compile
-    except ImportError:  # pragma: no cover - nutpie is a required dependency
-        pass
-    original_cached = nutpie_cache.compile_nutpie
+        return timed
 
-    def timed_cached(*args, **kwargs):
-        start = time.perf_counter()
-        compiled = original_cached(*args, **kwargs)
-        timings["compile_s"] = time.perf_counter() - start
-        timings["compiled"] = compiled
-        return compiled
-
-    nutpie_cache.compile_nutpie = timed_cached
-    pm.sample = timed_sample
+    replaced = [
+        (pm, "sample", timed_sample),
+        (nutpie, "compile_pymc_model", timed_compilation(nutpie.compile_pymc_model)),
+        (nutpie_cache, "compile_nutpie", timed_compilation(nutpie_cache.compile_nutpie)),
+    ]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in replaced]
+    for module, name, timed in replaced:
+        setattr(module, name, timed)
     try:
         yield timings
     finally:
-        pm.sample = original_sample
-        nutpie_cache.compile_nutpie = original_cached
-        if nutpie is not None:
-            nutpie.compile_pymc_model = original_compile
+        for module, name, original in originals:
+            setattr(module, name, original)
 
 
 def gradient_cost(pm_model, *, number: int = 200, repeat: int = 7) -> dict[str, float]:

@@ -327,3 +327,24 @@ def test_ratio_guards_missing_values():
     assert suite.ratio(3.0, 2.0) == 1.5
     assert suite.ratio(None, 2.0) is None and suite.ratio(1.0, 0.0) is None
     assert suite.ratio(float("nan"), 1.0) is None
+
+
+def test_instrumented_sampling_times_the_compilation_and_restores_everything(monkeypatch):
+    """The flagship's stage timer records risklab's compilation (and a call passed on to
+    nutpie's), and puts back pm.sample and both compile functions, also after an error."""
+    import nutpie
+
+    from risklab.models import nutpie_cache
+
+    monkeypatch.setattr(nutpie_cache, "compile_nutpie", lambda model: ("cached", model))
+    monkeypatch.setattr(nutpie, "compile_pymc_model", lambda model, **kw: ("nutpie's", model))
+    before = (pm.sample, nutpie.compile_pymc_model, nutpie_cache.compile_nutpie)
+    with flagship.instrumented_sampling() as timings:
+        assert nutpie_cache.compile_nutpie("m") == ("cached", "m")
+        assert timings["compiled"] == ("cached", "m") and timings["compile_s"] >= 0.0
+        assert nutpie.compile_pymc_model("n", backend="jax") == ("nutpie's", "n")
+        assert timings["compiled"] == ("nutpie's", "n")
+    assert (pm.sample, nutpie.compile_pymc_model, nutpie_cache.compile_nutpie) == before
+    with pytest.raises(RuntimeError), flagship.instrumented_sampling():
+        raise RuntimeError
+    assert (pm.sample, nutpie.compile_pymc_model, nutpie_cache.compile_nutpie) == before
