@@ -114,15 +114,26 @@ def test_new_data_never_reuses_another_datas_callback():
     assert _evaluate(second, x)[1] == _evaluate(reference, x)[1]
 
 
-def test_pm_sample_draws_are_unchanged_inside_the_block():
-    """pm.sample with nutpie gives the same draws and groups with the cached compilation."""
+def test_pm_sample_draws_are_unchanged_inside_the_block(monkeypatch):
+    """pm.sample with nutpie compiles through compile_nutpie inside the block (so a PyMC that
+    stopped calling ``nutpie.compile_pymc_model`` would be noticed) and gives the same draws
+    and groups as with nutpie's own compilation."""
+    calls = []
+
+    def counting(model):
+        calls.append(model)
+        return compile_nutpie(model)
+
+    monkeypatch.setattr(nutpie_cache, "compile_nutpie", counting)
     model = _model(*_data(7))
     kwargs = dict(draws=60, tune=60, chains=2, cores=1, random_seed=11, progressbar=False)
     with model, strict_floating_point(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         plain = pm.sample(nuts_sampler="nutpie", **kwargs)
+        assert calls == []
         with cached_nutpie_compilation():
             cached = pm.sample(nuts_sampler="nutpie", **kwargs)
+    assert calls == [model]
     assert sorted(cached.children) == sorted(plain.children)
     for group in ("posterior", "sample_stats", "constant_data", "observed_data"):
         assert cached[group].to_dataset().equals(plain[group].to_dataset()), group
