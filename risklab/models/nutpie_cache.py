@@ -55,8 +55,8 @@ _nutpie_compile: Callable[..., Any] | None = None
 #: The C callback nuts-rs calls for the log density and its gradient (nutpie's contract: 0 on
 #: success, 3 for a non-finite gradient, 4 for a non-finite log density, 1 on an error, -1 for
 #: a wrong dimension). ``FGRAPH`` is PyTensor's compiled function; ``SHARED_i`` the shared
-#: variables' values, held as constants (numba freezes them read-only; each call passes a
-#: writable copy, the array type nutpie passes, which some of PyTensor's numba code needs).
+#: variables' values, held as (read-only) constants: no copy per call, and the same numbers
+#: as nutpie's callbacks, which pass them through ``user_data`` (tested bit for bit).
 _LOGP_SOURCE = """
 def risklab_nutpie_logp(dim, x_, out_, logp_, user_data_):
     if dim != N_DIM:
@@ -114,7 +114,7 @@ def _cached_callback(source: str, name: str, signature, function, n_dim: int, n_
     # (np.array, not np.ascontiguousarray: that would make a 0-d value 1-d)
     shared = [np.array(var.get_value(), order="C", copy=True) for var in function.get_shared()]
     names = [f"SHARED_{i}" for i in range(len(shared))]
-    source = source.format(shared="".join(f", {n}.copy()" for n in names))
+    source = source.format(shared="".join(f", {n}" for n in names))
     key = None
     if graph_key is not None:
         digest = hashlib.sha256()
