@@ -165,8 +165,9 @@ def test_kernel_is_bit_identical_to_the_reference(seed, shape, data):
 def test_pairwise_sum_is_numpys():
     rng = np.random.default_rng(1)
     for n in [*range(0, 40), 127, 128]:
-        x = rng.uniform(0.0, 1.0, n) * 10.0 ** rng.uniform(-8.0, 8.0, n)
-        assert kernel._pairwise_sum(x, 0, n) == x.sum()
+        for lo in (0, 3, 8, 13):  # the kernel sums slices of longer arrays
+            x = rng.uniform(0.0, 1.0, lo + n + 5) * 10.0 ** rng.uniform(-8.0, 8.0, lo + n + 5)
+            assert kernel._pairwise_sum(x, lo, n) == x[lo : lo + n].sum(), (n, lo)
 
 
 def test_long_submissions_fall_back_to_the_reference():
