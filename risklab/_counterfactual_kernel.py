@@ -8,7 +8,8 @@ the other channels' miss product and sum), then the proactive saturation ``s(θ'
 *distinct* (efficiency factor, decay, minimum saturation, category and its intensity row) among the
 scenarios, then every *distinct* scenario × category row (a category that a scenario's levers
 leave as in another scenario is computed once) in one pass over periods, with no (S, K, T)
-temporaries, and scatters the rows' outcomes to ``out``.
+temporaries. The rows' outcomes go to ``out`` every :data:`MAX_DRAW_BLOCK` draws, as runs of
+contiguous values (draws × categories) rather than one category row at a time.
 
 Bit-identical to the reference (:func:`risklab.counterfactual._evaluate_arrays_reference`):
 callers difference scenarios (avoided listings, shares of ``log U``, probabilities of being
@@ -60,6 +61,10 @@ MAX_RATE = 1.0 - 1e-9
 #: NumPy's block size of pairwise summation: the kernel handles up to this many periods (and
 #: other channels); longer submissions use the NumPy reference.
 PAIRWISE_BLOCK = 128
+#: The kernel writes the outcomes of up to this many consecutive draws at a time …
+MAX_DRAW_BLOCK = 16
+#: … as long as their buffer (draws × distinct rows × 8 outcomes) stays within this many bytes.
+VALUES_BYTES = 1 << 20
 
 
 @numba.njit(cache=True, inline="always")
@@ -293,6 +298,7 @@ def run(
     n_len, k_len = rid.shape
     r_len = r_category.shape[0]
     u_len = u_efficiency.shape[0]
+    block = max(1, min(MAX_DRAW_BLOCK, VALUES_BYTES // (8 * OUTCOME_SLOTS * max(r_len, 1))))
     for chunk in numba.prange(n_chunks):
         _prefer_wide_vectors()
         odds = np.empty((k_len, t_len))
@@ -302,7 +308,9 @@ def run(
         sat = np.empty((u_len, t_len))
         rr = np.empty((u_len, t_len))
         rates = np.empty(other_rates.shape[3])
-        values = np.empty((r_len, OUTCOME_SLOTS))  # outcomes of each distinct row
+        # Outcomes of each distinct row, for a block of draws: written to ``out`` block by block,
+        # as runs of block × K contiguous values rather than K at a time.
+        values = np.empty((block, r_len, OUTCOME_SLOTS))
         # Per period: illegal, undetected, actioned, detected listings and review hours.
         pi_t = np.empty(t_len)
         ill_t = np.empty(t_len)
@@ -310,7 +318,10 @@ def run(
         act_t = np.empty(t_len)
         det_t = np.empty(t_len)
         hrs_t = np.empty(t_len)
-        for s in range(chunk * s_len // n_chunks, (chunk + 1) * s_len // n_chunks):
+        s_lo = chunk * s_len // n_chunks
+        s_hi = (chunk + 1) * s_len // n_chunks
+        for s in range(s_lo, s_hi):
+            b = (s - s_lo) % block
             _draw_cells(s, logit_prevalence, other_rates, odds, pi0, keep, seen, rates)
             _saturation_rows(
                 efficiency[s], u_category, u_efficiency, u_decay, u_intensity, u_floor, sat, rr
@@ -369,21 +380,23 @@ def run(
                 hours = r_hours_total[row]
                 if r_floor[row]:
                     hours = _pairwise_sum(hrs_t, 0, t_len)
-                values[row, 0] = prevalence
-                values[row, 1] = share
-                values[row, 2] = prevalence / share
-                values[row, 3] = prevalence / claimed[k]
-                values[row, 4] = illegal
-                values[row, 5] = _pairwise_sum(und_t, 0, t_len)
-                values[row, 6] = _pairwise_sum(det_t, 0, t_len) / tot
-                values[row, 7] = hours
-            for n in range(n_len):
-                for k in range(k_len):
-                    row = rid[n, k]
-                    for j in range(OUTCOME_SLOTS):
-                        slot = slots[j]
-                        if slot >= 0:
-                            out[slot, n, s, k] = values[row, j]
+                values[b, row, 0] = prevalence
+                values[b, row, 1] = share
+                values[b, row, 2] = prevalence / share
+                values[b, row, 3] = prevalence / claimed[k]
+                values[b, row, 4] = illegal
+                values[b, row, 5] = _pairwise_sum(und_t, 0, t_len)
+                values[b, row, 6] = _pairwise_sum(det_t, 0, t_len) / tot
+                values[b, row, 7] = hours
+            if b == block - 1 or s == s_hi - 1:
+                first = s - b
+                for j in range(OUTCOME_SLOTS):
+                    slot = slots[j]
+                    if slot >= 0:
+                        for n in range(n_len):
+                            for d in range(b + 1):
+                                for k in range(k_len):
+                                    out[slot, n, first + d, k] = values[d, rid[n, k], j]
 
 
 # ---------------------------------------------------------------- levers resolved into arrays

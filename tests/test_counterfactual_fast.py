@@ -195,6 +195,19 @@ def test_evaluate_many_equals_a_loop_over_evaluate_arrays(seed, shape, data):
             np.testing.assert_array_equal(out[name][i], one[name], err_msg=name)
 
 
+def test_every_draw_is_written_when_draws_are_written_in_blocks():
+    # 323 draws in at most 8 parallel chunks of about 40 draws: each chunk writes full blocks of
+    # kernel.MAX_DRAW_BLOCK draws and then a partial block.
+    state = random_state(5, n_draws=323)
+    many = [Levers(), Levers(review_hours_factor=2.0, prevalence_odds=1.5), Levers(enforcement=0.9)]
+    out = evaluate_many(state, many)
+    for i, lv in enumerate(many):
+        with np.errstate(all="ignore"):
+            expected = _evaluate_arrays_reference(state, lv)
+        for name in OUTCOMES:
+            np.testing.assert_array_equal(out[name][i], expected[name], err_msg=name)
+
+
 def test_outcome_subset_and_empty_batch():
     state = random_state(3)
     many = [Levers(), Levers(review_hours_factor=2.0), Levers(prevalence_odds=3.0)]
