@@ -3,7 +3,9 @@
 The cached callbacks must compute exactly what nutpie's own compute (log density, gradient and
 deterministics, bit for bit), follow the model's data (the shared variables are compiled in as
 constants, so new data must give a new cache entry, never a stale one), give pm.sample the same
-draws, load from disk on a second compilation, and leave nutpie as they found it.
+draws, load from disk on a second compilation, and leave nutpie as they found it. The block
+also replaces PyMC's step assignment (one gradient for all variables), which must choose what
+PyMC's own chooses.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ import warnings
 
 import numpy as np
 import pymc as pm
+import pymc.sampling.mcmc as pymc_mcmc
+import pytensor.gradient
 import pytest
 
 from risklab.models import nutpie_cache
 from risklab.models.numerics import strict_floating_point
-from risklab.models.nutpie_cache import cached_nutpie_compilation, compile_nutpie
+from risklab.models.nutpie_cache import (
+    assign_step_methods,
+    cached_nutpie_compilation,
+    compile_nutpie,
+)
 
 nutpie = pytest.importorskip("nutpie")
 
@@ -150,14 +158,17 @@ def test_block_restores_nutpie_and_passes_other_calls_through(monkeypatch):
         return "nutpie's"
 
     monkeypatch.setattr(nutpie, "compile_pymc_model", recording)
+    pymc_own = pymc_mcmc.assign_step_methods
     with cached_nutpie_compilation():
         assert nutpie.compile_pymc_model is not recording
+        assert pymc_mcmc.assign_step_methods is assign_step_methods
         with pytest.raises(RuntimeError), cached_nutpie_compilation():
             raise RuntimeError
         assert nutpie.compile_pymc_model is not recording  # the outer block still runs
         assert nutpie.compile_pymc_model(None, backend="jax") == "nutpie's"
         assert nutpie.compile_pymc_model(None, var_names=["mu"]) == "nutpie's"
     assert nutpie.compile_pymc_model is recording
+    assert pymc_mcmc.assign_step_methods is pymc_own
     assert calls == [
         {"var_names": None, "backend": "jax"},
         {"var_names": ["mu"], "backend": "numba"},
@@ -201,3 +212,44 @@ def test_unsupported_nutpie_version_uses_nutpies_own_compilation(monkeypatch):
 def test_supported_versions_include_the_installed_nutpie():
     """The versions this suite checks are the ones the module accepts (update both together)."""
     assert nutpie_cache._nutpie_supported(), nutpie.__version__
+
+
+def _mixed_model() -> pm.Model:
+    """Continuous variables and a discrete one (PyMC assigns it a Metropolis-type step)."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        k = pm.Poisson("k", 3.0)
+        pm.Normal("y", mu + k, 1.0, observed=[2.0, 4.0])
+    return model
+
+
+def _named(assignment) -> tuple[list, dict]:
+    provided, selected = assignment
+    return provided, {method: [v.name for v in values] for method, values in selected.items()}
+
+
+@pytest.mark.parametrize("make", [lambda: _model(*_data(3)), _mixed_model])
+def test_step_assignment_is_pymcs(make, monkeypatch):
+    """One gradient for all variables selects what PyMC's per-variable gradients select: with
+    every variable differentiable, with a discrete variable, with a step given and when the
+    gradient fails (then PyMC picks a gradient-free method)."""
+    model = make()
+    pymc_own = pymc_mcmc.assign_step_methods
+    methods = pymc_mcmc.STEP_METHODS
+    with cached_nutpie_compilation():
+        assert _named(assign_step_methods(model, None, methods=methods)) == _named(
+            pymc_own(model, None, methods=methods)
+        )
+        with model:
+            step = pm.Metropolis([model["mu"]])
+        assert _named(assign_step_methods(model, step, methods=methods)) == _named(
+            pymc_own(model, step, methods=methods)
+        )
+
+        def no_gradient(*args, **kwargs):
+            raise NotImplementedError
+
+        monkeypatch.setattr(pytensor.gradient, "grad", no_gradient)
+        ours = _named(assign_step_methods(model, None, methods=methods))
+        assert ours == _named(pymc_own(model, None, methods=methods))
+    assert pm.NUTS not in ours[1]
