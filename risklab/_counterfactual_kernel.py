@@ -22,10 +22,10 @@ reproduce NumPy's pairwise summation (:func:`_pairwise_sum`, whose eight partial
 lanes of one vector, :func:`_block_sums`; submissions of more than :data:`PAIRWISE_BLOCK` periods
 or channels use the reference instead). The parallel loop is compiled for the widest vectors
 the CPU has (:data:`VECTOR_WIDTH`); the width changes how many cells one instruction computes,
-not what each cell computes. Prevalence levers act on
-odds, ``e^{−logit π'} = e^{−logit π} · e^{−(log o + τ · position)}``: the first factor is computed
-once per draw, the second once per scenario row, so a cell costs a multiplication, not an
-``exp``; the enforcement lever is folded into the same division. What is left per cell is one
+not what each cell computes. Prevalence levers act on odds, ``e^{−logit π'} = e^{−logit π} ·
+e^{−(log o + τ · position)}``: the first factor is computed once per draw, the second once per
+scenario row, so a cell costs a multiplication, not an ``exp``; the enforcement lever is folded
+into the same division. What is left per cell is one
 ``expm1`` per distinct saturation row × period × draw. Measured on the flagship shape (10 × 24 ×
 4, every lever moved in every scenario, AVX-512): about 6 ns of one core per cell, 1.4 µs per
 scenario-draw; a row of 24 periods costs about 100 ns fixed (its sums, divisions and scattered
@@ -173,7 +173,8 @@ def _shuffle(builder, vector, *lanes):
 
 @intrinsic
 def _block_sums(typingctx, a, lo, n_blocks):
-    """NumPy's eight partial sums of ``a[lo:lo + 8 · n_blocks]``, combined as NumPy combines them.
+    """NumPy's eight partial sums of ``a[lo:lo + 8 · n_blocks]`` (``n_blocks ≥ 1``), combined as
+    NumPy combines them.
 
     Lane ``j`` of one ``<8 x double>`` accumulates ``a[lo + j], a[lo + 8 + j], …`` in order, as
     NumPy's ``r[j]`` do, and the lanes are added in NumPy's tree, ``((r0 + r1) + (r2 + r3)) +
