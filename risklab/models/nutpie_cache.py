@@ -296,11 +296,11 @@ def assign_step_methods(model, step=None, methods=None):
 
     ``pm.sample`` calls PyMC's function before anything else, also when nutpie samples. It
     differentiates the model's log density once per variable, only to learn whether each has a
-    gradient: 2.2–3 s on the bundled demo (21 variables), against 0.6 s for one gradient with
-    respect to all of them. If that one succeeds, every variable has a gradient, and the step
-    methods are chosen as PyMC chooses them (the most competent of ``methods`` for a variable
-    with a gradient). With a step given, a discrete variable, or a gradient that fails, this is
-    PyMC's own function.
+    gradient: 2.2–4.5 s on the bundled demo (21 variables), against about 1 s for one gradient
+    with respect to all of them (0.3 s of it the log density's graph). If that one succeeds,
+    every variable has a gradient, and the step methods are chosen as PyMC chooses them (the
+    most competent of ``methods`` for a variable with a gradient). With a step given, a discrete
+    variable, or a gradient that fails, this is PyMC's own function.
 
     Parameters
     ----------
