@@ -314,22 +314,19 @@ def assign_step_methods(model, step=None, methods=None):
     tuple
         ``(provided_steps, selected_steps)``, as PyMC's function.
     """
+    import pymc.sampling.mcmc as pymc_mcmc
     import pytensor.gradient as tg
-    from pymc.sampling.mcmc import STEP_METHODS
     from pymc.vartypes import discrete_types
 
-    pymc_own = _pymc_assign_step_methods
-    if pymc_own is None:  # called outside a block
-        import pymc.sampling.mcmc as pymc_mcmc
-
-        pymc_own = pymc_mcmc.assign_step_methods
+    # PyMC's own function, also while a block has swapped it (as _original_compile for nutpie).
+    pymc_own = _pymc_assign_step_methods or pymc_mcmc.assign_step_methods
     if step is not None or any(var.dtype in discrete_types for var in model.value_vars):
         return pymc_own(model, step, methods=methods)
     try:
         tg.grad(model.logp(), model.value_vars)
     except (NotImplementedError, tg.NullTypeGradError):
         return pymc_own(model, step, methods=methods)
-    candidates = list(methods or STEP_METHODS)
+    candidates = list(methods or pymc_mcmc.STEP_METHODS)
     selected: dict[type, list] = {}
     for var in model.value_vars:
         rv = model.values_to_rvs[var]
