@@ -8,8 +8,11 @@ the other channels' miss product and sum), then the proactive saturation ``s(θ'
 *distinct* (efficiency factor, decay, minimum saturation, category and its intensity row) among the
 scenarios, then every *distinct* scenario × category row (a category that a scenario's levers
 leave as in another scenario is computed once) in one pass over periods, with no (S, K, T)
-temporaries. The rows' outcomes go to ``out`` every :data:`MAX_DRAW_BLOCK` draws, as runs of
-contiguous values (draws × categories) rather than one category row at a time.
+temporaries; the distinct rows are found by :func:`_first_occurrences` (NumPy's ``unique`` on
+the rows' bytes). The rows' outcomes go to ``out`` every :data:`MAX_DRAW_BLOCK` draws, as runs of
+contiguous values (draws × categories) rather than one category row at a time; a scenario whose
+rows are consecutive (every scenario of a batch whose levers all differ) is copied without
+looking its rows up.
 
 Bit-identical to the reference (:func:`risklab.counterfactual._evaluate_arrays_reference`):
 callers difference scenarios (avoided listings, shares of ``log U``, probabilities of being
@@ -19,7 +22,8 @@ so no fused multiply-adds); ``exp``/``expm1`` are risklab's own (:mod:`risklab._
 with arithmetic only, reproduced here by :func:`_exp_` and :func:`_expm1`), not the C library's,
 so the loops vectorise and the numbers are the same on every machine; and the sums over periods
 reproduce NumPy's pairwise summation (:func:`_pairwise_sum`, whose eight partial sums are the
-lanes of one vector, :func:`_block_sums`; submissions of more than :data:`PAIRWISE_BLOCK` periods
+lanes of one vector, :func:`_block_sums`; a row's four sums share their horizontal steps,
+:func:`_four_pairwise_sums`; submissions of more than :data:`PAIRWISE_BLOCK` periods
 or channels use the reference instead). The parallel loop is compiled for the widest vectors
 the CPU has (:data:`VECTOR_WIDTH`); the width changes how many cells one instruction computes,
 not what each cell computes. Prevalence levers act on odds, ``e^{−logit π'} = e^{−logit π} ·
@@ -27,9 +31,9 @@ e^{−(log o + τ · position)}``: the first factor is computed once per draw, t
 scenario row, so a cell costs a multiplication, not an ``exp``; the enforcement lever is folded
 into the same division. What is left per cell is one
 ``expm1`` per distinct saturation row × period × draw. Measured on the flagship shape (10 × 24 ×
-4, every lever moved in every scenario, AVX-512): about 6 ns of one core per cell, 1.4 µs per
-scenario-draw; a row of 24 periods costs about 100 ns fixed (its sums, divisions and scattered
-writes) plus 4 ns per period.
+4, every lever moved in every scenario, AVX-512, one thread): about 110 ns per row of 24
+periods and draw, so 1.1 µs per scenario-draw (ten rows); about a fifth of it is the row's 24
+``expm1``, a tenth the copies to ``out``.
 """
 
 from __future__ import annotations
@@ -212,6 +216,57 @@ def _block_sums(typingctx, a, lo, n_blocks):
     return types.float64(a, types.intp, types.intp), codegen
 
 
+@intrinsic
+def _four_block_sums(typingctx, a, b, c, d, n_blocks):
+    """NumPy's pairwise sums of ``x[:8 · n_blocks]`` for four arrays ``x`` at once
+    (``n_blocks ≥ 1``).
+
+    As :func:`_block_sums` per array, but the four horizontal steps are shared: after the
+    accumulation, the lanes of the four vectors ``A, B, C, D`` are paired across vectors, so that
+    three vector additions give ``(r0 + r1)``, ``(r2 + r3)``, …, then ``(r0 + r1) + (r2 + r3)`` and
+    ``(r4 + r5) + (r6 + r7)``, then the four sums, each added in NumPy's tree.
+    """
+    for x in (a, b, c, d):
+        if not (isinstance(x, types.Array) and x.dtype == types.float64 and x.ndim == 1):
+            return None
+        if x.layout != "C":
+            return None
+    vector = ir.VectorType(ir.DoubleType(), 8)
+    i32 = ir.IntType(32)
+
+    def load(builder, data, offset):
+        pointer = builder.bitcast(builder.gep(data, [offset]), vector.as_pointer())
+        return builder.load(pointer, align=8)
+
+    def lanes(builder, x, y, which):  # lanes of the 2 × 8 (or 2 × 4) lanes of x and y
+        return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, len(which)), which))
+
+    def pair_up(builder, x, y, width):  # x0 + x1, x2 + x3, …, y0 + y1, …
+        even, odd = list(range(0, 2 * width, 2)), list(range(1, 2 * width, 2))
+        return builder.fadd(lanes(builder, x, y, even), lanes(builder, x, y, odd))
+
+    def codegen(context, builder, signature, args):
+        data = [
+            context.make_array(kind)(context, builder, value).data
+            for kind, value in zip(signature.args[:4], args[:4], strict=True)
+        ]
+        count = args[4]
+        totals = [cgutils.alloca_once_value(builder, load(builder, p, count.type(0))) for p in data]
+        with cgutils.for_range(builder, builder.sub(count, count.type(1))) as loop:
+            offset = builder.mul(builder.add(loop.index, count.type(1)), count.type(8))
+            for p, total in zip(data, totals, strict=True):
+                builder.store(builder.fadd(builder.load(total), load(builder, p, offset)), total)
+        a8, b8, c8, d8 = (builder.load(total) for total in totals)
+        ab = pair_up(builder, a8, b8, 8)  # A01 A23 A45 A67 B01 B23 B45 B67
+        cd = pair_up(builder, c8, d8, 8)
+        quads = pair_up(builder, ab, cd, 8)  # A0123 A4567 B0123 B4567 C0123 … D4567
+        sums = pair_up(builder, quads, quads, 4)  # A B C D
+        values = [builder.extract_element(sums, i32(j)) for j in range(4)]
+        return context.make_tuple(builder, signature.return_type, values)
+
+    return types.UniTuple(types.float64, 4)(a, b, c, d, types.intp), codegen
+
+
 @numba.njit(cache=True, inline="always")
 def _pairwise_sum(a, lo, n):
     """``a[lo:lo + n].sum()`` exactly as NumPy computes it, for ``n ≤ 128`` (8 partial sums)."""
@@ -226,6 +281,27 @@ def _pairwise_sum(a, lo, n):
         res += a[lo + i]
         i += 1
     return res
+
+
+@numba.njit(cache=True, inline="always")
+def _four_pairwise_sums(a, b, c, d, n):
+    """``a[:n].sum()``, …, ``d[:n].sum()`` exactly as NumPy computes them, for ``n ≤ 128``."""
+    if n < 8:
+        return (
+            _pairwise_sum(a, 0, n),
+            _pairwise_sum(b, 0, n),
+            _pairwise_sum(c, 0, n),
+            _pairwise_sum(d, 0, n),
+        )
+    i = n - n % 8
+    sum_a, sum_b, sum_c, sum_d = _four_block_sums(a, b, c, d, i // 8)
+    while i < n:
+        sum_a += a[i]
+        sum_b += b[i]
+        sum_c += c[i]
+        sum_d += d[i]
+        i += 1
+    return sum_a, sum_b, sum_c, sum_d
 
 
 @numba.njit(cache=True, inline="always")
@@ -278,6 +354,7 @@ def run(
     u_intensity,  # (U, T) intensity before the min-saturation floor
     u_floor,  # (U,) −log(1 − σ), NaN without the floor
     rid,  # (N, K) int64: distinct row of each scenario × category
+    rid_runs,  # (N,) bool: the scenario's rows are rid[n, 0] + 0, 1, …, K − 1
     r_category,  # (R,) int64: the row's category
     r_uid,  # (R,) int64: the row's saturation row
     r_listings,  # (R, T) listings under the levers
@@ -311,7 +388,7 @@ def run(
         rates = np.empty(other_rates.shape[3])
         # Outcomes of each distinct row, for a block of draws: written to ``out`` block by block,
         # as runs of block × K contiguous values rather than K at a time.
-        values = np.empty((block, r_len, OUTCOME_SLOTS))
+        values = np.empty((OUTCOME_SLOTS, block, r_len))
         # Per period: illegal, undetected, actioned, detected listings and review hours.
         pi_t = np.empty(t_len)
         ill_t = np.empty(t_len)
@@ -358,46 +435,61 @@ def run(
                 else:
                     for t in range(t_len):
                         pi_t[t] = pi0[k, t]
-                for t in range(t_len):
-                    d = _nan_min(amp * sat[u, t], MAX_RATE)
-                    m = r_listings[row, t]
-                    ill = m * pi_t[t]
-                    ill_t[t] = ill
-                    und_t[t] = ill * ((1.0 - d) * keep[k, t])
-                    act_t[t] = d + seen[k, t]
-                    det_t[t] = m * d
-                if den != 1.0:  # x / 1 is x
+                # One loop per cell (the division by the false-positive complement, when there
+                # is one, chosen outside it: x / 1 is x).
+                if den != 1.0:
                     for t in range(t_len):
-                        act_t[t] = act_t[t] / den
-                for t in range(t_len):
-                    act_t[t] = ill_t[t] * act_t[t]
+                        d = _nan_min(amp * sat[u, t], MAX_RATE)
+                        m = r_listings[row, t]
+                        ill = m * pi_t[t]
+                        ill_t[t] = ill
+                        und_t[t] = ill * ((1.0 - d) * keep[k, t])
+                        act_t[t] = ill * ((d + seen[k, t]) / den)
+                        det_t[t] = m * d
+                else:
+                    for t in range(t_len):
+                        d = _nan_min(amp * sat[u, t], MAX_RATE)
+                        m = r_listings[row, t]
+                        ill = m * pi_t[t]
+                        ill_t[t] = ill
+                        und_t[t] = ill * ((1.0 - d) * keep[k, t])
+                        act_t[t] = ill * (d + seen[k, t])
+                        det_t[t] = m * d
                 if r_floor[row]:
                     for t in range(t_len):
                         hrs_t[t] = rr[u, t] * r_listings[row, t] / 1000.0
                 tot = r_total[row]
-                illegal = _pairwise_sum(ill_t, 0, t_len)
+                illegal, actioned, undetected, detected = _four_pairwise_sums(
+                    ill_t, act_t, und_t, det_t, t_len
+                )
                 prevalence = illegal / tot
-                share = _pairwise_sum(act_t, 0, t_len) / tot
+                share = actioned / tot
                 hours = r_hours_total[row]
                 if r_floor[row]:
                     hours = _pairwise_sum(hrs_t, 0, t_len)
-                values[b, row, 0] = prevalence
-                values[b, row, 1] = share
-                values[b, row, 2] = prevalence / share
-                values[b, row, 3] = prevalence / claimed[k]
-                values[b, row, 4] = illegal
-                values[b, row, 5] = _pairwise_sum(und_t, 0, t_len)
-                values[b, row, 6] = _pairwise_sum(det_t, 0, t_len) / tot
-                values[b, row, 7] = hours
+                values[0, b, row] = prevalence
+                values[1, b, row] = share
+                values[2, b, row] = prevalence / share
+                values[3, b, row] = prevalence / claimed[k]
+                values[4, b, row] = illegal
+                values[5, b, row] = undetected
+                values[6, b, row] = detected / tot
+                values[7, b, row] = hours
             if b == block - 1 or s == s_hi - 1:
                 first = s - b
                 for j in range(OUTCOME_SLOTS):
                     slot = slots[j]
                     if slot >= 0:
                         for n in range(n_len):
-                            for d in range(b + 1):
-                                for k in range(k_len):
-                                    out[slot, n, first + d, k] = values[d, rid[n, k], j]
+                            r0 = rid[n, 0]
+                            if rid_runs[n]:  # rows r0, r0 + 1, …: contiguous copies
+                                for d in range(b + 1):
+                                    for k in range(k_len):
+                                        out[slot, n, first + d, k] = values[j, d, r0 + k]
+                            else:
+                                for d in range(b + 1):
+                                    for k in range(k_len):
+                                        out[slot, n, first + d, k] = values[j, d, rid[n, k]]
 
 
 # ---------------------------------------------------------------- levers resolved into arrays
@@ -444,6 +536,23 @@ def _lever_values(state: PosteriorState, levers: Levers) -> dict:
     }
 
 
+def _first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of the 2-D float array ``keys``, numbered in order of first occurrence.
+
+    Rows are equal when their bytes are (``-0.0`` and ``0.0`` differ, NaNs of the same bits are
+    equal): equal rows give equal results, and a pair of rows wrongly told apart would only be
+    computed twice. Returns the number of each row's distinct value, and the index of the first
+    occurrence of each distinct value.
+    """
+    keys = np.ascontiguousarray(keys, dtype=float)
+    as_bytes = keys.view(np.dtype((np.void, keys.itemsize * keys.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    number = np.empty(len(order), dtype=np.int64)
+    number[order] = np.arange(len(order))
+    return number[inverse.ravel()], first[order]
+
+
 def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.ndarray]:
     """Every scenario's levers as the kernel's arrays, computed as :func:`_cells_reference` does.
 
@@ -453,8 +562,13 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
     k_len, t_len = state.listings.shape
     n_len = len(levers_list)
     listings_all = np.empty((n_len, k_len, t_len))
+    intensity_all = np.empty((n_len, k_len, t_len))
+    decay_all = np.empty((n_len, t_len))
     total = np.empty((n_len, k_len))
     hours_total = np.empty((n_len, k_len))
+    efficiency = np.empty(n_len)
+    decay_rate = np.empty(n_len)
+    floor = np.full(n_len, np.nan)
     has_floor = np.zeros(n_len, dtype=bool)
     hidden_on = np.zeros(n_len, dtype=bool)
     hidden_factor = np.ones((n_len, k_len))
@@ -464,20 +578,14 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
     trend = np.zeros((n_len, k_len))
     enforcement_on = np.zeros(n_len, dtype=bool)
     enforcement_new = np.zeros(n_len)
-    uid = np.empty((n_len, k_len), dtype=np.int64)
-    rows: dict[tuple, int] = {}
-    u_category: list[int] = []
-    u_efficiency: list[float] = []
-    u_decay: list[np.ndarray] = []
-    u_intensity: list[np.ndarray] = []
-    u_floor: list[float] = []
     for i, levers in enumerate(levers_list):
         try:
             v = _lever_values(state, levers)
         except ValueError as err:
             raise _LeverError(i) from err
-        listings, hours, intensity = v["listings"], v["hours"], v["intensity"]
-        has_floor[i] = v["floor"] is not None
+        listings, hours = v["listings"], v["hours"]
+        if v["floor"] is not None:
+            has_floor[i], floor[i] = True, v["floor"]
         if v["hidden_on"]:
             hidden_on[i], hidden_factor[i], hidden_add[i] = (
                 True,
@@ -490,28 +598,38 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
         if levers.enforcement is not None:
             enforcement_on[i], enforcement_new[i] = True, levers.enforcement
         listings_all[i] = listings
+        intensity_all[i] = v["intensity"]
+        decay_all[i] = v["decay"]
         total[i] = listings.sum(axis=-1)
         hours_total[i] = hours.sum(axis=-1)
-        theta_key = (float(levers.efficiency_factor), float(levers.efficiency_decay), v["floor"])
-        for k in range(k_len):
-            key = (*theta_key, k, intensity[k].tobytes())
-            if key not in rows:
-                rows[key] = len(rows)
-                u_category.append(k)
-                u_efficiency.append(float(levers.efficiency_factor))
-                u_decay.append(v["decay"])
-                u_intensity.append(intensity[k])
-                u_floor.append(np.nan if v["floor"] is None else v["floor"])
-            uid[i, k] = rows[key]
-    u_len = len(rows)
-    # Distinct scenario × category rows: a category no scenario lever touches is computed once.
-    row_of: dict[bytes, int] = {}
-    rid = np.empty((n_len, k_len), dtype=np.int64)
-    first: list[tuple[int, int]] = []
+        efficiency[i] = levers.efficiency_factor
+        decay_rate[i] = levers.efficiency_decay
     shape = (n_len, k_len)
+    category = np.broadcast_to(np.arange(k_len, dtype=float), shape)
+    # Distinct saturation rows: (efficiency factor, decay, minimum saturation, category, intensity).
+    uid, u_first = _first_occurrences(
+        np.concatenate(
+            [
+                np.stack(
+                    [
+                        np.broadcast_to(efficiency[:, None], shape),
+                        np.broadcast_to(decay_rate[:, None], shape),
+                        np.broadcast_to(floor[:, None], shape),
+                        category,
+                    ],
+                    axis=-1,
+                ),
+                intensity_all,
+            ],
+            axis=-1,
+        ).reshape(n_len * k_len, 4 + t_len)
+    )
+    uid = uid.reshape(shape)
+    u_n, u_k = np.divmod(u_first, k_len)
+    # Distinct scenario × category rows: a category no scenario lever touches is computed once.
     scalars = np.stack(
         [
-            np.broadcast_to(np.arange(k_len, dtype=float), shape),
+            category,
             uid.astype(float),
             hours_total,
             np.broadcast_to(hidden_on[:, None], shape).astype(float),
@@ -526,24 +644,19 @@ def _resolve(state: PosteriorState, levers_list: list[Levers]) -> dict[str, np.n
         ],
         axis=-1,
     )  # (N, K, 11 + T): what makes a scenario × category row distinct
-    for i in range(n_len):
-        for k in range(k_len):
-            key = scalars[i, k].tobytes()
-            if key not in row_of:
-                row_of[key] = len(first)
-                first.append((i, k))
-            rid[i, k] = row_of[key]
+    rid, r_first = _first_occurrences(scalars.reshape(n_len * k_len, 11 + t_len))
+    rid = rid.reshape(shape)
+    n_idx, k_idx = np.divmod(r_first, k_len)
     position = _period_position(t_len).astype(float)
-    n_idx = np.array([i for i, _ in first], dtype=np.int64)
-    k_idx = np.array([k for _, k in first], dtype=np.int64)
     return {
-        "u_category": np.array(u_category, dtype=np.int64).reshape(u_len),
-        "u_efficiency": np.array(u_efficiency, dtype=float).reshape(u_len),
-        "u_decay": np.array(u_decay, dtype=float).reshape(u_len, t_len),
-        "u_intensity": np.array(u_intensity, dtype=float).reshape(u_len, t_len),
-        "u_floor": np.array(u_floor, dtype=float).reshape(u_len),
+        "u_category": u_k.astype(np.int64),
+        "u_efficiency": efficiency[u_n],
+        "u_decay": decay_all[u_n].reshape(len(u_first), t_len),
+        "u_intensity": intensity_all[u_n, u_k].reshape(len(u_first), t_len),
+        "u_floor": floor[u_n],
         "rid": rid,
-        "r_category": k_idx,
+        "rid_runs": np.all(rid == rid[:, :1] + np.arange(k_len), axis=1),
+        "r_category": k_idx.astype(np.int64),
         "r_uid": uid[n_idx, k_idx],
         "r_listings": listings_all[n_idx, k_idx],
         "r_total": total[n_idx, k_idx],

@@ -170,6 +170,36 @@ def test_pairwise_sum_is_numpys():
             assert kernel._pairwise_sum(x, lo, n) == x[lo : lo + n].sum(), (n, lo)
 
 
+def test_four_pairwise_sums_are_numpys():
+    rng = np.random.default_rng(2)
+    for n in [*range(0, 40), 127, 128]:
+        arrays = [
+            rng.uniform(-1.0, 1.0, n + 5) * 10.0 ** rng.uniform(-8.0, 8.0, n + 5) for _ in range(4)
+        ]
+        got = kernel._four_pairwise_sums(*arrays, n)
+        assert got == tuple(x[:n].sum() for x in arrays), n
+
+
+def test_distinct_rows_are_numbered_in_order_of_first_occurrence():
+    keys = np.array([[2.0, 1.0], [1.0, 5.0], [2.0, 1.0], [np.nan, 0.0], [1.0, 5.0], [np.nan, 0.0]])
+    number, first = kernel._first_occurrences(keys)
+    assert number.tolist() == [0, 1, 0, 2, 1, 2]
+    assert first.tolist() == [0, 1, 3]
+
+
+def test_repeated_scenarios_share_rows():
+    state = random_state(4, n_categories=3)
+    many = [Levers(), Levers(review_hours_factor=2.0), Levers(), Levers(review_hours_factor=2.0)]
+    batch = kernel._resolve(state, many)
+    assert batch["rid"].tolist() == [[0, 1, 2], [3, 4, 5], [0, 1, 2], [3, 4, 5]]
+    assert batch["r_uid"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert batch["u_category"].tolist() == [0, 1, 2, 0, 1, 2]
+    # Enforcement leaves the saturation rows as they are: new scenario rows, shared saturation.
+    batch = kernel._resolve(state, [Levers(), Levers(enforcement=0.5)])
+    assert batch["rid"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert batch["r_uid"].tolist() == [0, 1, 2, 0, 1, 2]
+
+
 def test_long_submissions_fall_back_to_the_reference():
     state = random_state(2, n_draws=2, n_categories=2, n_periods=kernel.PAIRWISE_BLOCK + 3)
     lv = Levers(min_saturation=0.8, prevalence_trend=1.0)
@@ -199,7 +229,14 @@ def test_every_draw_is_written_when_draws_are_written_in_blocks():
     # 323 draws in at most 8 parallel chunks of about 40 draws: each chunk writes full blocks of
     # kernel.MAX_DRAW_BLOCK draws and then a partial block.
     state = random_state(5, n_draws=323)
-    many = [Levers(), Levers(review_hours_factor=2.0, prevalence_odds=1.5), Levers(enforcement=0.9)]
+    many = [
+        Levers(),
+        Levers(review_hours_factor=2.0, prevalence_odds=1.5),
+        Levers(enforcement=0.9),
+        Levers(review_hours_factor={"cat1": 3.0}),  # shares cat0 and cat2's rows with Levers()
+    ]
+    # Scenarios whose rows are consecutive are copied as runs, the last one row by row.
+    assert kernel._resolve(state, many)["rid_runs"].tolist() == [True, True, True, False]
     out = evaluate_many(state, many)
     for i, lv in enumerate(many):
         with np.errstate(all="ignore"):
