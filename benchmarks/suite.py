@@ -282,11 +282,19 @@ class Suite:
         else:
             stress = result.get("stress_test_scenario_draws_per_s")
             many = result.get("evaluate_many_scenario_draws_per_s")
+            passes = result.get("evaluate_many_passes_scenario_draws_per_s") or []
             print(
                 f"  scenario-draws per second (target ≥ 1e6): evaluate_arrays "
                 f"{result['scenario_draws_per_s']:.3g} ({result['ms_per_scenario']:.1f} ms per "
                 f"scenario of {settings['n_draws']} draws); evaluate_many "
                 + (f"{many:.3g}" if many else "n/a")
+                + (
+                    f" (median of {len(passes)} passes: "
+                    + ", ".join(f"{v:.3g}" for v in passes)
+                    + ")"
+                    if len(passes) > 1
+                    else ""
+                )
                 + "; stress_test "
                 + (f"{stress:.3g}" if stress else str(result.get("stress_test")))
             )

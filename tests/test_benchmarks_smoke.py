@@ -223,9 +223,12 @@ def test_synthetic_state_without_noise_is_the_truth():
 
 def test_throughput_case_runs_on_tiny_sizes():
     result = scenarios_throughput.throughput_case(
-        n_scenarios=4, n_draws=20, n_categories=3, n_periods=4
+        n_scenarios=4, n_draws=20, n_categories=3, n_periods=4, passes=3
     )
     assert result["scenario_draws_per_s"] > 0
+    passes = result["evaluate_many_passes_scenario_draws_per_s"]
+    assert len(passes) == 3
+    assert result["evaluate_many_scenario_draws_per_s"] == np.median(passes)
     assert result["case"]["n_channels"] == 4
     assert "stress_test_scenario_draws_per_s" in result or "stress_test" in result
 
