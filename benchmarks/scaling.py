@@ -13,14 +13,20 @@ Three costs per case, because they answer different questions:
 * ``ess_per_s`` — minimum headline bulk ESS per sampling second.
 
 Each case is a full :func:`benchmarks.flagship.assessment_case` (without the report stage) in
-its own process.
+its own process. Cases run minutes apart, and the shared machine's speed drifts by more than the
+1.2 of the target over minutes, so the gradient ratio of the first and last case of the
+listings and traders axes is also measured *paired* (:func:`paired_gradient_case`): both
+models compiled in one process and timed in alternating blocks, the ratio taken per round.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import run_isolated
+import numpy as np
+
+from benchmarks.common import block_times, run_isolated
 
 LISTINGS_FULL = (1e4, 1e7, 1e10)
 TRADERS_FULL = (1_000, 100_000, 10_000_000)
@@ -94,3 +100,58 @@ def run_axis(
         result.setdefault("case", case)
         results.append(result)
     return results
+
+
+def paired_ratio(
+    first: Callable[[], Any], last: Callable[[], Any], *, number: int, rounds: int
+) -> dict[str, Any]:
+    """Cost of ``last`` over ``first``, timed in alternating blocks of ``number`` calls.
+
+    Each round times a block of each (in alternating order, so neither always runs second) and
+    takes their ratio; a drift of the machine's speed over the rounds cancels in each ratio.
+    Returns the median ratio, every round's ratio and the median seconds per call of each.
+    """
+    firsts, lasts = [], []
+    for i in range(rounds):
+        order = ((firsts, first), (lasts, last)) if i % 2 == 0 else ((lasts, last), (firsts, first))
+        for times, fn in order:
+            times.extend(block_times(fn, number=number, repeat=1))
+    ratios = [b / a for a, b in zip(firsts, lasts, strict=True)]
+    return {
+        "ratio": float(np.median(ratios)),
+        "round_ratios": ratios,
+        "first_s": float(np.median(firsts)),
+        "last_s": float(np.median(lasts)),
+        "number": number,
+        "rounds": rounds,
+    }
+
+
+def paired_gradient_case(
+    first: dict[str, Any],
+    last: dict[str, Any],
+    *,
+    seed: int = 1,
+    number: int = 200,
+    rounds: int = 15,
+) -> dict[str, Any]:
+    """Gradient cost of marketplace ``last`` over ``first``, measured paired in one process.
+
+    Both marketplaces (:func:`benchmarks.common.marketplace` settings) are built and compiled as
+    a fit compiles them (nutpie's numba functions, under risklab's floating-point flags), and
+    one log-density-and-gradient evaluation at the origin is timed with :func:`paired_ratio`.
+    """
+    from benchmarks.common import marketplace
+    from risklab.models import PlatformRiskModel
+    from risklab.models.numerics import strict_floating_point
+    from risklab.models.nutpie_cache import compile_nutpie
+
+    calls = []
+    for case in (first, last):
+        model = PlatformRiskModel(marketplace(seed, **case).to_submission()).build()
+        with strict_floating_point():
+            compiled = compile_nutpie(model)
+        point = np.zeros(int(compiled.n_dim))
+        compiled.logp_func(point)
+        calls.append(lambda fn=compiled.logp_func, x=point: fn(x))
+    return {"first": first, "last": last, **paired_ratio(*calls, number=number, rounds=rounds)}

@@ -269,6 +269,22 @@ class Suite:
             ratio = scaling.ratios(results)
             print("  ratio last/first: " + ", ".join(f"{k} {v:.2f}" for k, v in ratio.items() if v))
             out[axis] = {"cases": results, "ratio_last_over_first": ratio}
+            if axis in ("listings", "traders"):  # the axes with a cost target (≤ 1.2)
+                paired = run_isolated(
+                    "scaling",
+                    "paired_gradient_case",
+                    {"first": cases[0], "last": cases[-1], "seed": self.args.seed},
+                    timeout=self.args.timeout,
+                )
+                out[axis]["paired_gradient"] = paired
+                if "error" in paired:
+                    print("  paired gradient ratio failed: " + paired["error"])
+                else:
+                    print(
+                        f"  paired gradient ratio last/first (target ≤ 1.2): "
+                        f"{paired['ratio']:.2f} (median of {paired['rounds']} rounds; "
+                        f"{1e6 * paired['first_s']:.1f} → {1e6 * paired['last_s']:.1f} µs)"
+                    )
         return out
 
     def scenarios(self) -> dict[str, Any]:

@@ -233,6 +233,18 @@ def test_throughput_case_runs_on_tiny_sizes():
     assert "stress_test_scenario_draws_per_s" in result or "stress_test" in result
 
 
+def test_paired_ratio_alternates_and_takes_the_median_of_round_ratios():
+    calls = []
+    cheap = lambda: calls.append("first")  # noqa: E731
+    dear = lambda: (calls.append("last"), sum(range(20_000)))  # noqa: E731
+    out = scaling.paired_ratio(cheap, dear, number=3, rounds=4)
+    # Rounds alternate which case runs first, in blocks of `number` calls.
+    assert calls == ["first"] * 3 + ["last"] * 6 + ["first"] * 6 + ["last"] * 6 + ["first"] * 3
+    assert len(out["round_ratios"]) == 4
+    assert out["ratio"] == np.median(out["round_ratios"])
+    assert out["ratio"] > 1.0 and out["last_s"] > out["first_s"]
+
+
 def test_scaling_plan_and_ratios():
     plan = scaling.plan(quick=False)
     assert [c["total_listings"] for c in plan["listings"]] == [1e4, 1e7, 1e10]
@@ -297,6 +309,8 @@ def _canned(module, function, kwargs, **_):
         }
     if function == "throughput_case":
         return {"scenario_draws_per_s": 2e6, "ms_per_scenario": 2.0, "stress_test": "n/a"}
+    if function == "paired_gradient_case":
+        return {"ratio": 1.01, "rounds": 15, "first_s": 5e-5, "last_s": 5.05e-5}
     if function == "compile_case":
         return {"backend": kwargs["backend"], "compile_s": 5.0}
     return {"demo_s": 40.0, "compile_and_sample_s": 30.0}
@@ -321,6 +335,9 @@ def test_suite_runs_every_section_and_writes_one_record(monkeypatch, tmp_path, c
     assert sections["samplers"]["results"]["numpyro"]["skipped"] == "missing"
     grid = sections["scaling"]["grid"]["ratio_last_over_first"]["gradient"]
     assert grid == pytest.approx((1 + 6 * 8 / 100) / (1 + 3 * 4 / 100))
+    for axis in ("listings", "traders"):
+        assert sections["scaling"][axis]["paired_gradient"]["ratio"] == 1.01
+    assert "paired_gradient" not in sections["scaling"]["grid"]
     assert sections["flagship"]["targets"]["divergences==0"]
     assert record["versions"]["risklab"] and record["machine"]["cores"] >= 1
     assert "ESS/s nutpie / Stan: 2.50" in capsys.readouterr().out
