@@ -29,7 +29,9 @@ from risklab.stress_cli import add_stress_parser, run_stress
 
 #: Default sampler settings of every sub-command that fits: those of
 #: :class:`risklab.models.SamplerConfig`, so a fit from a script and from the CLI agree.
-FIT_DEFAULTS = {name: getattr(SamplerConfig, name) for name in ("draws", "tune", "chains")}
+FIT_DEFAULTS = {
+    name: getattr(SamplerConfig, name) for name in ("draws", "tune", "chains", "target_accept")
+}
 
 
 class UsageError(Exception):
@@ -54,6 +56,13 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draws", type=int, default=draws, help=f"draws per chain ({draws})")
     parser.add_argument("--tune", type=int, default=tune, help=f"warm-up per chain ({tune})")
     parser.add_argument("--chains", type=int, default=chains, help=f"chains ({chains})")
+    accept = FIT_DEFAULTS["target_accept"]
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        default=accept,
+        help=f"NUTS target acceptance rate, in [0.5, 1) ({accept}); higher means smaller steps",
+    )
     parser.add_argument(
         "--cores",
         type=int,
@@ -137,6 +146,7 @@ def fit_from_args(submission, args, *, seed: int | None = None, model_factory=No
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
+            target_accept=args.target_accept,
             sampler=args.sampler,
             progressbar=sys.stderr.isatty(),
             cores=getattr(args, "cores", None),
@@ -158,6 +168,13 @@ def fit_from_args(submission, args, *, seed: int | None = None, model_factory=No
         warnings.simplefilter("ignore")
         model.fit(random_seed=args.seed if seed is None else seed)
     _say(f"sampled in {time.perf_counter() - start:.0f} s; {model.convergence.summary()}")
+    if not model.convergence.passed:
+        _say(
+            "the convergence gate FAILED: rerun with a longer warm-up (--tune, now "
+            f"{config.tune}) or a higher target acceptance (--target-accept 0.99, now "
+            f"{config.target_accept}); a different --seed shows whether the failure is the "
+            "seed's or the model's"
+        )
     return model
 
 

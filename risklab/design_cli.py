@@ -73,6 +73,7 @@ def add_plan_audit_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     fit.add_argument("--draws", type=int, default=FIT_DEFAULTS["draws"])
     fit.add_argument("--tune", type=int, default=FIT_DEFAULTS["tune"])
     fit.add_argument("--chains", type=int, default=FIT_DEFAULTS["chains"])
+    fit.add_argument("--target-accept", type=float, default=FIT_DEFAULTS["target_accept"])
     fit.add_argument("--fit-seed", type=int, default=20250101, help="seed of the fit (20250101)")
     fit.add_argument(
         "--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "blackjax"]

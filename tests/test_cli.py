@@ -39,11 +39,18 @@ def test_missing_path_is_invalid_input(tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_assess_writes_outputs_and_flags_unconverged(submission_dirs, tmp_path, mocked_sampling):
+def test_assess_writes_outputs_and_flags_unconverged(
+    submission_dirs, tmp_path, mocked_sampling, capsys
+):
     sub, evidence = submission_dirs
     out = tmp_path / "out"
-    code = cli.main(["assess", str(sub), "--evidence", str(evidence), "--out", str(out), *FAST])
+    argv = ["assess", str(sub), "--evidence", str(evidence), "--out", str(out), *FAST]
+    code = cli.main([*argv, "--target-accept", "0.9"])
     assert code == cli.EXIT_UNCONVERGED  # mocked draws cannot pass the convergence gate
+    # The failed gate says what to try, with the settings this fit used.
+    err = capsys.readouterr().err
+    assert "convergence gate FAILED" in err
+    assert "--tune, now 5" in err and "--target-accept 0.99, now 0.9" in err
     # The CLI report always carries the attribution section (risklab.report.analyses).
     assert sorted(p.name for p in out.iterdir()) == sorted((*OUTPUT_FILES, "attribution.png"))
     table = pd.read_csv(out / "findings.csv")
@@ -97,6 +104,11 @@ def test_bad_sampler_settings_are_invalid_input(submission_dirs, tmp_path, capsy
     code = cli.main(["assess", str(sub), "--out", str(tmp_path / "o"), "--draws", "0"])
     assert code == cli.EXIT_INVALID
     assert "draws" in capsys.readouterr().err
+    code = cli.main(["assess", str(sub), "--out", str(tmp_path / "o"), "--target-accept", "1"])
+    assert code == cli.EXIT_INVALID
+    err = capsys.readouterr().err
+    assert "target_accept must be in [0.5, 1)" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_simulate_writes_a_valid_submission(tmp_path):
@@ -141,3 +153,4 @@ def test_every_fitting_command_defaults_to_the_library_sampler_settings(argv):
     args = cli.build_parser().parse_args(argv)
     default = SamplerConfig()
     assert (args.draws, args.tune, args.chains) == (default.draws, default.tune, default.chains)
+    assert args.target_accept == default.target_accept
