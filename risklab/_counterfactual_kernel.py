@@ -338,6 +338,27 @@ def _saturation_rows(theta_s, u_category, u_efficiency, u_decay, u_intensity, u_
             sat[u, t] = -_expm1(-(theta * r))
 
 
+@numba.njit(cache=True, inline="always")
+def _row_cells(divide, den, amp, sat, u, listings, row, pi_t, keep, seen, k, cells):
+    """A row's cells, period by period: ``cells`` = (illegal, undetected, actioned, detected).
+
+    Actioned is ``ill · ((d + Σ_c d_c) / den)``, or ``ill · (d + Σ_c d_c)`` when ``divide`` is
+    False (the caller passes a constant, so each call compiles to one loop without a branch).
+    """
+    ill_t, und_t, act_t, det_t = cells
+    for t in range(pi_t.shape[0]):
+        d = _nan_min(amp * sat[u, t], MAX_RATE)
+        m = listings[row, t]
+        ill = m * pi_t[t]
+        ill_t[t] = ill
+        und_t[t] = ill * ((1.0 - d) * keep[k, t])
+        found = d + seen[k, t]
+        if divide:
+            found = found / den
+        act_t[t] = ill * found
+        det_t[t] = m * d
+
+
 @numba.njit(cache=True, parallel=True, error_model="numpy", nogil=True)
 def run(
     logit_prevalence,  # (S, K, T)
@@ -395,6 +416,7 @@ def run(
         und_t = np.empty(t_len)
         act_t = np.empty(t_len)
         det_t = np.empty(t_len)
+        cells = (ill_t, und_t, act_t, det_t)
         hrs_t = np.empty(t_len)
         s_lo = chunk * s_len // n_chunks
         s_hi = (chunk + 1) * s_len // n_chunks
@@ -435,26 +457,12 @@ def run(
                 else:
                     for t in range(t_len):
                         pi_t[t] = pi0[k, t]
-                # One loop per cell (the division by the false-positive complement, when there
-                # is one, chosen outside it: x / 1 is x).
+                # The division by the false-positive complement is chosen outside the loop over
+                # periods (x / 1 is x): a constant ``divide`` compiles to a loop without it.
                 if den != 1.0:
-                    for t in range(t_len):
-                        d = _nan_min(amp * sat[u, t], MAX_RATE)
-                        m = r_listings[row, t]
-                        ill = m * pi_t[t]
-                        ill_t[t] = ill
-                        und_t[t] = ill * ((1.0 - d) * keep[k, t])
-                        act_t[t] = ill * ((d + seen[k, t]) / den)
-                        det_t[t] = m * d
+                    _row_cells(True, den, amp, sat, u, r_listings, row, pi_t, keep, seen, k, cells)
                 else:
-                    for t in range(t_len):
-                        d = _nan_min(amp * sat[u, t], MAX_RATE)
-                        m = r_listings[row, t]
-                        ill = m * pi_t[t]
-                        ill_t[t] = ill
-                        und_t[t] = ill * ((1.0 - d) * keep[k, t])
-                        act_t[t] = ill * (d + seen[k, t])
-                        det_t[t] = m * d
+                    _row_cells(False, den, amp, sat, u, r_listings, row, pi_t, keep, seen, k, cells)
                 if r_floor[row]:
                     for t in range(t_len):
                         hrs_t[t] = rr[u, t] * r_listings[row, t] / 1000.0
