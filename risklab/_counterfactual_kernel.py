@@ -169,10 +169,41 @@ def _expm1(x):
     return out
 
 
-def _shuffle(builder, vector, *lanes):
-    """The ``lanes`` of an LLVM vector, as a new vector."""
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), len(lanes)), list(lanes))
-    return builder.shuffle_vector(vector, vector, mask)
+#: NumPy's pairwise summation keeps eight partial sums: here the lanes of one LLVM vector.
+_LANES = ir.VectorType(ir.DoubleType(), 8)
+
+
+def _is_float_vector(x) -> bool:
+    return (
+        isinstance(x, types.Array) and x.dtype == types.float64 and x.ndim == 1 and x.layout == "C"
+    )
+
+
+def _accumulate_blocks(builder, arrays, lo, count):
+    """For each array (data pointer), lane ``j`` of one vector sums ``x[lo + j], x[lo + 8 + j],
+    …`` over ``count ≥ 1`` blocks of eight, in order, as NumPy's partial sums ``r[j]`` do."""
+
+    def load(data, offset):
+        pointer = builder.bitcast(builder.gep(data, [offset]), _LANES.as_pointer())
+        return builder.load(pointer, align=8)
+
+    totals = [cgutils.alloca_once_value(builder, load(data, lo)) for data in arrays]
+    with cgutils.for_range(builder, builder.sub(count, count.type(1))) as loop:
+        block = builder.add(loop.index, lo.type(1))  # blocks 1, 2, …, count − 1
+        offset = builder.add(lo, builder.mul(block, lo.type(8)))
+        for data, total in zip(arrays, totals, strict=True):
+            builder.store(builder.fadd(builder.load(total), load(data, offset)), total)
+    return [builder.load(total) for total in totals]
+
+
+def _pair_up(builder, x, y, width):
+    """``x0 + x1, x2 + x3, …, y0 + y1, …`` for ``width`` lanes of each of ``x`` and ``y``."""
+
+    def lanes(which):
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), len(which)), which)
+        return builder.shuffle_vector(x, y, mask)
+
+    return builder.fadd(lanes(list(range(0, 2 * width, 2))), lanes(list(range(1, 2 * width, 2))))
 
 
 @intrinsic
@@ -186,32 +217,16 @@ def _block_sums(typingctx, a, lo, n_blocks):
     eight scalar accumulators of :func:`_pairwise_sum` by itself (it may not reorder the additions,
     and it cannot see that these lanes keep NumPy's order).
     """
-    if not (isinstance(a, types.Array) and a.dtype == types.float64 and a.ndim == 1):
+    if not _is_float_vector(a):
         return None
-    if a.layout != "C":
-        return None
-    vector = ir.VectorType(ir.DoubleType(), 8)
-
-    def load(builder, data, offset):
-        pointer = builder.bitcast(builder.gep(data, [offset]), vector.as_pointer())
-        return builder.load(pointer, align=8)
 
     def codegen(context, builder, signature, args):
         data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        lo, count = args[1], args[2]
-        total = cgutils.alloca_once_value(builder, load(builder, data, lo))
-        with cgutils.for_range(builder, builder.sub(count, count.type(1))) as loop:
-            block = builder.add(loop.index, lo.type(1))  # blocks 1, 2, …, count − 1
-            offset = builder.add(lo, builder.mul(block, lo.type(8)))
-            builder.store(builder.fadd(builder.load(total), load(builder, data, offset)), total)
-        lanes = builder.load(total)
-        left, right = _shuffle(builder, lanes, 0, 2, 4, 6), _shuffle(builder, lanes, 1, 3, 5, 7)
-        pairs = builder.fadd(left, right)  # r0 + r1, r2 + r3, r4 + r5, r6 + r7
-        quads = builder.fadd(_shuffle(builder, pairs, 0, 2), _shuffle(builder, pairs, 1, 3))
-        return builder.fadd(
-            builder.extract_element(quads, ir.IntType(32)(0)),
-            builder.extract_element(quads, ir.IntType(32)(1)),
-        )
+        (lanes,) = _accumulate_blocks(builder, [data], args[1], args[2])
+        pairs = _pair_up(builder, lanes, lanes, 4)  # r0 + r1, r2 + r3, r4 + r5, r6 + r7
+        quads = _pair_up(builder, pairs, pairs, 2)  # (r0 + r1) + (r2 + r3), (r4 + r5) + (r6 + r7)
+        total = _pair_up(builder, quads, quads, 1)
+        return builder.extract_element(total, ir.IntType(32)(0))
 
     return types.float64(a, types.intp, types.intp), codegen
 
@@ -226,24 +241,8 @@ def _four_block_sums(typingctx, a, b, c, d, n_blocks):
     three vector additions give ``(r0 + r1)``, ``(r2 + r3)``, …, then ``(r0 + r1) + (r2 + r3)`` and
     ``(r4 + r5) + (r6 + r7)``, then the four sums, each added in NumPy's tree.
     """
-    for x in (a, b, c, d):
-        if not (isinstance(x, types.Array) and x.dtype == types.float64 and x.ndim == 1):
-            return None
-        if x.layout != "C":
-            return None
-    vector = ir.VectorType(ir.DoubleType(), 8)
-    i32 = ir.IntType(32)
-
-    def load(builder, data, offset):
-        pointer = builder.bitcast(builder.gep(data, [offset]), vector.as_pointer())
-        return builder.load(pointer, align=8)
-
-    def lanes(builder, x, y, which):  # lanes of the 2 × 8 (or 2 × 4) lanes of x and y
-        return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(i32, len(which)), which))
-
-    def pair_up(builder, x, y, width):  # x0 + x1, x2 + x3, …, y0 + y1, …
-        even, odd = list(range(0, 2 * width, 2)), list(range(1, 2 * width, 2))
-        return builder.fadd(lanes(builder, x, y, even), lanes(builder, x, y, odd))
+    if not all(_is_float_vector(x) for x in (a, b, c, d)):
+        return None
 
     def codegen(context, builder, signature, args):
         data = [
@@ -251,17 +250,12 @@ def _four_block_sums(typingctx, a, b, c, d, n_blocks):
             for kind, value in zip(signature.args[:4], args[:4], strict=True)
         ]
         count = args[4]
-        totals = [cgutils.alloca_once_value(builder, load(builder, p, count.type(0))) for p in data]
-        with cgutils.for_range(builder, builder.sub(count, count.type(1))) as loop:
-            offset = builder.mul(builder.add(loop.index, count.type(1)), count.type(8))
-            for p, total in zip(data, totals, strict=True):
-                builder.store(builder.fadd(builder.load(total), load(builder, p, offset)), total)
-        a8, b8, c8, d8 = (builder.load(total) for total in totals)
-        ab = pair_up(builder, a8, b8, 8)  # A01 A23 A45 A67 B01 B23 B45 B67
-        cd = pair_up(builder, c8, d8, 8)
-        quads = pair_up(builder, ab, cd, 8)  # A0123 A4567 B0123 B4567 C0123 … D4567
-        sums = pair_up(builder, quads, quads, 4)  # A B C D
-        values = [builder.extract_element(sums, i32(j)) for j in range(4)]
+        a8, b8, c8, d8 = _accumulate_blocks(builder, data, count.type(0), count)
+        ab = _pair_up(builder, a8, b8, 8)  # A01 A23 A45 A67 B01 B23 B45 B67
+        cd = _pair_up(builder, c8, d8, 8)
+        quads = _pair_up(builder, ab, cd, 8)  # A0123 A4567 B0123 B4567 C0123 … D4567
+        sums = _pair_up(builder, quads, quads, 4)  # A B C D
+        values = [builder.extract_element(sums, ir.IntType(32)(j)) for j in range(4)]
         return context.make_tuple(builder, signature.return_type, values)
 
     return types.UniTuple(types.float64, 4)(a, b, c, d, types.intp), codegen
