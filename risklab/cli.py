@@ -48,15 +48,14 @@ def demo_paths() -> tuple[Path, Path]:
     return root / "submission", root / "evidence"
 
 
-def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+def _add_sampler_options(parser) -> None:
+    """Draws, warm-up, chains, target acceptance and sampler (defaults: :data:`FIT_DEFAULTS`);
+    ``parser`` is a parser or an argument group."""
     draws, tune, chains = FIT_DEFAULTS["draws"], FIT_DEFAULTS["tune"], FIT_DEFAULTS["chains"]
-    parser.add_argument("--out", default=None, help="output directory")
-    parser.add_argument("--force", action="store_true", help="replace existing output files")
-    parser.add_argument("--seed", type=int, default=20250101, help="random seed (default 20250101)")
+    accept = FIT_DEFAULTS["target_accept"]
     parser.add_argument("--draws", type=int, default=draws, help=f"draws per chain ({draws})")
     parser.add_argument("--tune", type=int, default=tune, help=f"warm-up per chain ({tune})")
     parser.add_argument("--chains", type=int, default=chains, help=f"chains ({chains})")
-    accept = FIT_DEFAULTS["target_accept"]
     parser.add_argument(
         "--target-accept",
         type=float,
@@ -64,14 +63,21 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         help=f"NUTS target acceptance rate, in [0.5, 1) ({accept}); higher means smaller steps",
     )
     parser.add_argument(
+        "--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "blackjax"]
+    )
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=None, help="output directory")
+    parser.add_argument("--force", action="store_true", help="replace existing output files")
+    parser.add_argument("--seed", type=int, default=20250101, help="random seed (default 20250101)")
+    _add_sampler_options(parser)
+    parser.add_argument(
         "--cores",
         type=int,
         default=None,
         help="chains run in parallel (default: the cores this process may use); "
         "does not change the numbers",
-    )
-    parser.add_argument(
-        "--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "blackjax"]
     )
     parser.add_argument(
         "--prob", type=float, default=0.90, help="credible interval mass (default 0.90)"

@@ -44,7 +44,7 @@ def _say(message: str) -> None:
 
 def add_plan_audit_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``plan-audit`` on ``subparsers`` (from ``parser.add_subparsers``)."""
-    from risklab.cli import FIT_DEFAULTS
+    from risklab.cli import _add_sampler_options
 
     p = subparsers.add_parser(
         "plan-audit",
@@ -70,14 +70,8 @@ def add_plan_audit_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     p.add_argument("--seed", type=int, default=None, help="seed (default: from the fit's seed)")
     fit = p.add_argument_group("fitting a submission (ignored for posterior.nc)")
     fit.add_argument("--evidence", default=None, help="regulator evidence directory or .zip")
-    fit.add_argument("--draws", type=int, default=FIT_DEFAULTS["draws"])
-    fit.add_argument("--tune", type=int, default=FIT_DEFAULTS["tune"])
-    fit.add_argument("--chains", type=int, default=FIT_DEFAULTS["chains"])
-    fit.add_argument("--target-accept", type=float, default=FIT_DEFAULTS["target_accept"])
+    _add_sampler_options(fit)
     fit.add_argument("--fit-seed", type=int, default=20250101, help="seed of the fit (20250101)")
-    fit.add_argument(
-        "--sampler", default="nutpie", choices=["nutpie", "pymc", "numpyro", "blackjax"]
-    )
     return p
 
 
