@@ -29,11 +29,10 @@ the CPU has (:data:`VECTOR_WIDTH`); the width changes how many cells one instruc
 not what each cell computes. Prevalence levers act on odds, ``e^{−logit π'} = e^{−logit π} ·
 e^{−(log o + τ · position)}``: the first factor is computed once per draw, the second once per
 scenario row, so a cell costs a multiplication, not an ``exp``; the enforcement lever is folded
-into the same division. What is left per cell is one
-``expm1`` per distinct saturation row × period × draw. Measured on the flagship shape (10 × 24 ×
-4, every lever moved in every scenario, AVX-512, one thread): about 110 ns per row of 24
-periods and draw, so 1.1 µs per scenario-draw (ten rows); about a fifth of it is the row's 24
-``expm1``, a tenth the copies to ``out``.
+into the same division. What is left per cell is one ``expm1`` per distinct saturation row ×
+period × draw. Measured on the flagship shape (10 × 24 × 4, every lever moved in every scenario,
+AVX-512, one thread): about 110 ns per row of 24 periods and draw, so 1.1 µs per scenario-draw
+(ten rows); about a fifth of it is the row's 24 ``expm1``, a tenth the copies to ``out``.
 """
 
 from __future__ import annotations
